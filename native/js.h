@@ -1,0 +1,65 @@
+/*
+ * js.h: N-API helpers shared by the binding files (js_*.c). Only js_*.c and
+ * addon.c include node_api.h; the C core stays free of it.
+ */
+#ifndef UM_JS_H
+#define UM_JS_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include "um.h"
+
+/* Evaluate an N-API call; on failure throw (if nothing is pending) and
+ * return NULL from the binding function. */
+#define NAPI_CALL(env, call)                                                   \
+  do {                                                                         \
+    napi_status status_ = (call);                                              \
+    if (status_ != napi_ok) {                                                  \
+      bool pending_;                                                           \
+      napi_is_exception_pending((env), &pending_);                             \
+      if (!pending_) napi_throw_error((env), "ERR_UM_NATIVE", #call " failed"); \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+#define JS_ARGS(env, info, n)                                                  \
+  size_t argc = (n);                                                           \
+  napi_value argv[(n) > 0 ? (n) : 1];                                          \
+  napi_value self;                                                             \
+  NAPI_CALL(env, napi_get_cb_info((env), (info), &argc, argv, &self, NULL))
+
+napi_value js_int(napi_env env, int64_t v);
+int32_t js_to_i32(napi_env env, napi_value v, int32_t dflt);
+int64_t js_to_i64(napi_env env, napi_value v, int64_t dflt);
+
+/* One machine's ring as seen by the binding. Freed by the wrapper's
+ * finalizer; closed (ring unmapped, poll handle closed) by close(), by the
+ * finalizer or by the environment's cleanup hook, whichever comes first. */
+typedef struct js_ring {
+  struct um_ring ring;
+  napi_env env;
+  int closed;
+  int active;         /* pending ops: poll handle ref'd, wake callback strong */
+  int32_t *tmpl;      /* 16 x int32: the SQE template JS fills */
+  int32_t *cqes;      /* 4 x int32 per CQE, batch copied out to JS */
+  unsigned cqe_cap;   /* CQEs that fit in cqes */
+  napi_ref tmpl_ref;
+  napi_ref cqes_ref;
+  napi_ref wake_ref;  /* JS function called when the eventfd fires */
+  napi_async_context async_ctx;
+  uv_poll_t *poll;    /* heap: outlives us until its close callback */
+} js_ring;
+
+/* libuv glue (js_loop.c). */
+int js_loop_start(js_ring *r);
+void js_loop_set_active(js_ring *r, int active);
+void js_loop_close(js_ring *r);
+
+/* Exports of the binding files, called from addon.c. */
+napi_status js_machine_init(napi_env env, napi_value exports);
+napi_status js_helpers_init(napi_env env, napi_value exports);
+napi_status js_constants_init(napi_env env, napi_value exports);
+
+#endif

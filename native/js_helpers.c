@@ -1,0 +1,95 @@
+/*
+ * js_helpers.c: the synchronous static helpers of UringMachine (UM.pipe,
+ * UM.socketpair, ...). Each returns its result, or -errno as a number that
+ * src/machine.ts turns into a UMError.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "js.h"
+
+static napi_value pair(napi_env env, int a, int b) {
+  napi_value arr;
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok) return NULL;
+  napi_set_element(env, arr, 0, js_int(env, a));
+  napi_set_element(env, arr, 1, js_int(env, b));
+  return arr;
+}
+
+static napi_value h_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return js_int(env, -errno);
+  return pair(env, fds[0], fds[1]);
+}
+
+static napi_value h_socketpair(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  int fds[2];
+  int domain = js_to_i32(env, argv[0], AF_UNIX);
+  int type = js_to_i32(env, argv[1], SOCK_STREAM);
+  int protocol = js_to_i32(env, argv[2], 0);
+  if (socketpair(domain, type | SOCK_CLOEXEC, protocol, fds) < 0) return js_int(env, -errno);
+  return pair(env, fds[0], fds[1]);
+}
+
+static napi_value h_kernel_version(napi_env env, napi_callback_info info) {
+  (void)info;
+  return js_int(env, um_kernel_version());
+}
+
+static napi_value h_pidfd_open(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  long ret = syscall(UM_NR_pidfd_open, js_to_i32(env, argv[0], -1), 0);
+  return js_int(env, ret < 0 ? -errno : ret);
+}
+
+static napi_value h_pidfd_send_signal(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 2);
+  long ret = syscall(UM_NR_pidfd_send_signal, js_to_i32(env, argv[0], -1), js_to_i32(env, argv[1], 0), NULL, 0);
+  return js_int(env, ret < 0 ? -errno : 0);
+}
+
+static napi_value h_io_nonblock(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  int fl = fcntl(js_to_i32(env, argv[0], -1), F_GETFL);
+  if (fl < 0) return js_int(env, -errno);
+  return js_int(env, (fl & O_NONBLOCK) ? 1 : 0);
+}
+
+static napi_value h_set_nonblock(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 2);
+  int fd = js_to_i32(env, argv[0], -1);
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return js_int(env, -errno);
+  fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fl) < 0) return js_int(env, -errno);
+  return js_int(env, 0);
+}
+
+/* Plain close(2), for cleanup paths that must not wait on the ring (an fd an
+ * op produced after its fiber was cancelled). */
+static napi_value h_close_sync(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  return js_int(env, close(js_to_i32(env, argv[0], -1)) < 0 ? -errno : 0);
+}
+
+napi_status js_helpers_init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      {"pipe", NULL, h_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketpair", NULL, h_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"kernelVersion", NULL, h_kernel_version, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdOpen", NULL, h_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdSendSignal", NULL, h_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ioNonblock", NULL, h_io_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setNonblock", NULL, h_set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+}

@@ -1,0 +1,336 @@
+/*
+ * js_machine.c: the N-API surface of the core, conversions only.
+ *
+ * class Ring {
+ *   constructor(entries, sqpollIdleMs, template: Int32Array(16), cqes: Int32Array, wake: () => void)
+ *   prep(a?, b?, c?): number     copy the template into a fresh SQE; patch in buffer addresses
+ *   flush(getevents): number     submit, run task work, copy CQEs out; count or -errno
+ *   wait(min, timeoutMs): number block for completions (close() only), copy them out
+ *   submit(): number             submit without reaping
+ *   setActive(bool)              keep-alive switch (js_loop.c)
+ *   wakeup()                     signal the eventfd
+ *   probe(): Uint8Array          opcode support, index = opcode
+ *   info(): object               ring parameters
+ *   close()
+ * }
+ *
+ * The template protocol: JS writes the SQE fields it needs into a 64-byte
+ * Int32Array laid out exactly as struct io_uring_sqe. prep() copies it into
+ * the next SQE and zeroes the template. Where a buffer is passed, the
+ * template's field holds a byte offset into it and prep() adds the buffer's
+ * address: a -> sqe.addr, b -> sqe.off (addr2), c -> sqe.addr3. The buffers
+ * themselves are pinned by the TS Op until the final CQE (src/op.ts).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "js.h"
+
+static napi_value undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+napi_value js_int(napi_env env, int64_t v) {
+  napi_value out;
+  if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
+  return out;
+}
+
+int32_t js_to_i32(napi_env env, napi_value v, int32_t dflt) {
+  int32_t out;
+  if (napi_get_value_int32(env, v, &out) != napi_ok) return dflt;
+  return out;
+}
+
+int64_t js_to_i64(napi_env env, napi_value v, int64_t dflt) {
+  int64_t out;
+  if (napi_get_value_int64(env, v, &out) != napi_ok) return dflt;
+  return out;
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value msg, code, e, num, sc;
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%d", err);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, NULL, msg, &e);
+  napi_create_int32(env, err, &num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, e, "errno", num);
+  napi_set_named_property(env, e, "syscall", sc);
+  napi_throw(env, e);
+}
+
+/* Address of a typed array's first byte (already past its byteOffset), or
+ * NULL if v is null/undefined. V8 moves an on-heap typed array's contents
+ * off-heap when its buffer is first asked for, so the address is stable. */
+static int view_addr(napi_env env, napi_value v, uint8_t **out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined || t == napi_null) {
+    *out = NULL;
+    return 0;
+  }
+  void *data = NULL;
+  size_t length = 0;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) return -EINVAL;
+  *out = data;
+  return 1;
+}
+
+static void ring_close(js_ring *r) {
+  if (r->closed) return;
+  r->closed = 1;
+  js_loop_close(r);
+  um_ring_exit(&r->ring);
+}
+
+static void env_cleanup(void *arg) { ring_close(arg); }
+
+static void ring_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  js_ring *r = data;
+  napi_remove_env_cleanup_hook(env, env_cleanup, r);
+  ring_close(r);
+  if (r->tmpl_ref) napi_delete_reference(env, r->tmpl_ref);
+  if (r->cqes_ref) napi_delete_reference(env, r->cqes_ref);
+  if (r->wake_ref) napi_delete_reference(env, r->wake_ref);
+  if (r->async_ctx) napi_async_destroy(env, r->async_ctx);
+  free(r);
+}
+
+static js_ring *unwrap(napi_env env, napi_value self) {
+  js_ring *r = NULL;
+  if (napi_unwrap(env, self, (void **)&r) != napi_ok || !r) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a Ring");
+    return NULL;
+  }
+  return r;
+}
+
+static napi_value ring_new(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 5);
+  if (argc < 5) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "Ring(entries, sqpollIdleMs, template, cqes, wake)");
+    return NULL;
+  }
+  int32_t entries = js_to_i32(env, argv[0], 4096);
+  int32_t sqpoll_idle = js_to_i32(env, argv[1], -1);
+
+  js_ring *r = calloc(1, sizeof(*r));
+  if (!r) {
+    throw_errno(env, ENOMEM, "io_uring_setup");
+    return NULL;
+  }
+  r->env = env;
+  r->ring.fd = -1;
+  r->ring.event_fd = -1;
+
+  void *data;
+  size_t len;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || len < 16 ||
+      napi_get_typedarray_info(env, argv[3], &type, &len, (void **)&r->cqes, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || len < 4) {
+    free(r);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "template and cqes must be Int32Arrays");
+    return NULL;
+  }
+  r->tmpl = data;
+  r->cqe_cap = (unsigned)(len / 4);
+
+  int ret = um_ring_init(&r->ring, (unsigned)entries, sqpoll_idle >= 0 ? UM_RING_WANT_SQPOLL : 0,
+                         sqpoll_idle >= 0 ? (unsigned)sqpoll_idle : 0);
+  if (ret < 0) {
+    free(r);
+    throw_errno(env, -ret, "io_uring_setup");
+    return NULL;
+  }
+  ret = um_ring_register_eventfd(&r->ring);
+  if (ret < 0) {
+    um_ring_exit(&r->ring);
+    free(r);
+    throw_errno(env, -ret, "io_uring_register");
+    return NULL;
+  }
+  ret = js_loop_start(r);
+  if (ret < 0) {
+    um_ring_exit(&r->ring);
+    free(r);
+    throw_errno(env, EINVAL, "uv_poll_start");
+    return NULL;
+  }
+  napi_value resource_name;
+  napi_create_string_utf8(env, "UringMachine", NAPI_AUTO_LENGTH, &resource_name);
+  if (napi_create_reference(env, argv[2], 1, &r->tmpl_ref) != napi_ok ||
+      napi_create_reference(env, argv[3], 1, &r->cqes_ref) != napi_ok ||
+      napi_create_reference(env, argv[4], 0, &r->wake_ref) != napi_ok ||
+      napi_async_init(env, self, resource_name, &r->async_ctx) != napi_ok ||
+      napi_wrap(env, self, r, ring_finalize, NULL, NULL) != napi_ok) {
+    ring_finalize(env, r, NULL);
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, env_cleanup, r);
+  return self;
+}
+
+static napi_value ring_prep(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  uint8_t *a = NULL, *b = NULL, *c = NULL;
+  if ((argc > 0 && view_addr(env, argv[0], &a) < 0) || (argc > 1 && view_addr(env, argv[1], &b) < 0) ||
+      (argc > 2 && view_addr(env, argv[2], &c) < 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "prep buffers must be typed arrays");
+    return NULL;
+  }
+  struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
+  if (!sqe) {
+    /* SQ full: submit what is queued (no wait) and try again. */
+    int ret = um_ring_submit(&r->ring);
+    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return js_int(env, ret);
+    sqe = um_ring_get_sqe(&r->ring);
+    if (!sqe) return js_int(env, -EBUSY);
+  }
+  memcpy(sqe, r->tmpl, sizeof(*sqe));
+  memset(r->tmpl, 0, sizeof(*sqe));
+  if (a) sqe->addr += (uint64_t)(uintptr_t)a;
+  if (b) sqe->off += (uint64_t)(uintptr_t)b;
+  if (c) sqe->addr3 += (uint64_t)(uintptr_t)c;
+  return js_int(env, 0);
+}
+
+static napi_value ring_flush(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  bool getevents = false;
+  if (argc > 0) napi_get_value_bool(env, argv[0], &getevents);
+  unsigned sq = um_ring_sq_ready(&r->ring);
+  int need = um_ring_needs_enter(&r->ring);
+  if (sq || need || getevents) {
+    int ret = um_ring_enter(&r->ring, 0, need || getevents, -1);
+    /* EBUSY/EAGAIN: the kernel wants us to reap first; we do just below. */
+    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return js_int(env, ret);
+  }
+  return js_int(env, um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap));
+}
+
+static napi_value ring_wait(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 2);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  int32_t min = argc > 0 ? js_to_i32(env, argv[0], 1) : 1;
+  int64_t timeout = argc > 1 ? js_to_i64(env, argv[1], -1) : -1;
+  unsigned ready = um_ring_cq_ready(&r->ring);
+  if (ready < (unsigned)min) {
+    int ret = um_ring_enter(&r->ring, (unsigned)min - ready, 1, timeout);
+    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return js_int(env, ret);
+  }
+  return js_int(env, um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap));
+}
+
+static napi_value ring_submit(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  return js_int(env, um_ring_submit(&r->ring));
+}
+
+static napi_value ring_set_active(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  bool on = false;
+  napi_get_value_bool(env, argv[0], &on);
+  js_loop_set_active(r, on);
+  return undefined(env);
+}
+
+static napi_value ring_wakeup(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (!r->closed) {
+    uint64_t one = 1;
+    ssize_t w = write(r->ring.event_fd, &one, sizeof(one));
+    (void)w;
+  }
+  return undefined(env);
+}
+
+static napi_value ring_probe(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  napi_value ab, out;
+  void *data;
+  NAPI_CALL(env, napi_create_arraybuffer(env, 256, &data, &ab));
+  int ret = r->closed ? -EBADF : um_ring_probe(&r->ring, data, 256);
+  if (ret < 0) {
+    throw_errno(env, -ret, "io_uring_register");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, 256, ab, 0, &out));
+  return out;
+}
+
+static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_set_named_property(env, obj, name, js_int(env, v));
+}
+
+static napi_value ring_info(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  napi_value obj;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  set_int(env, obj, "fd", r->ring.fd);
+  set_int(env, obj, "eventFd", r->ring.event_fd);
+  set_int(env, obj, "sqEntries", r->ring.sq_entries);
+  set_int(env, obj, "cqEntries", r->ring.cq_entries);
+  set_int(env, obj, "setupFlags", r->ring.setup_flags);
+  set_int(env, obj, "features", r->ring.features);
+  set_int(env, obj, "sqReady", r->closed ? 0 : um_ring_sq_ready(&r->ring));
+  set_int(env, obj, "cqOverflow", r->closed ? 0 : *r->ring.cq_overflow);
+  return obj;
+}
+
+static napi_value ring_close_js(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  js_loop_set_active(r, 0);
+  ring_close(r);
+  return undefined(env);
+}
+
+napi_status js_machine_init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"prep", NULL, ring_prep, NULL, NULL, NULL, napi_default_method, NULL},
+      {"flush", NULL, ring_flush, NULL, NULL, NULL, napi_default_method, NULL},
+      {"wait", NULL, ring_wait, NULL, NULL, NULL, napi_default_method, NULL},
+      {"submit", NULL, ring_submit, NULL, NULL, NULL, napi_default_method, NULL},
+      {"setActive", NULL, ring_set_active, NULL, NULL, NULL, napi_default_method, NULL},
+      {"wakeup", NULL, ring_wakeup, NULL, NULL, NULL, napi_default_method, NULL},
+      {"probe", NULL, ring_probe, NULL, NULL, NULL, napi_default_method, NULL},
+      {"info", NULL, ring_info, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, ring_close_js, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value cls;
+  napi_status st = napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, ring_new, NULL,
+                                     sizeof(methods) / sizeof(methods[0]), methods, &cls);
+  if (st != napi_ok) return st;
+  return napi_set_named_property(env, exports, "Ring", cls);
+}
