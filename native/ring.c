@@ -185,7 +185,10 @@ unsigned um_ring_sq_ready(const struct um_ring *ring) {
 }
 
 int um_ring_needs_enter(const struct um_ring *ring) {
-  if (ring->setup_flags & UM_SETUP_DEFER_TASKRUN) return 1;
+  /* With TASKRUN_FLAG the kernel tells us in sq_flags when task work is
+   * waiting to be run (and so completions to be posted); without it, a
+   * DEFER_TASKRUN ring must always enter to find out. */
+  if ((ring->setup_flags & UM_SETUP_DEFER_TASKRUN) && !(ring->setup_flags & UM_SETUP_TASKRUN_FLAG)) return 1;
   return (load_acquire(ring->sq_flags) & (UM_SQ_CQ_OVERFLOW | UM_SQ_TASKRUN)) != 0;
 }
 

@@ -1,0 +1,538 @@
+/**
+ * The engine: owns the ring, the op table and the runqueue, and runs the
+ * machine's turn: submit prepared SQEs and reap CQEs in one native call,
+ * settle the ops they complete, then resume at most `maxSwitches` entries of
+ * the runqueue before turning to I/O again.
+ *
+ * When turns run (docs/ARCHITECTURE.md, "Event loop"):
+ * - as a microtask, after code that prepared an op or made a fiber ready, so
+ *   every op issued in one synchronous stretch (and by every fiber resumed
+ *   from one batch) is submitted with one io_uring_enter;
+ * - after CHAIN_LIMIT consecutive microtask turns, as a setImmediate, so
+ *   timers, node:net and node:fs get their turn of the event loop;
+ * - when libuv reports the ring's eventfd readable (completions or deferred
+ *   task work are waiting).
+ * @internal
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+import { MachineClosedError, Terminate, UMError } from './errors.js';
+import { Fiber, ParkWait, type Scheduler } from './fiber.js';
+import { native, type NativeRing } from './native.js';
+import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
+import { NONE, Op, OpState, type MultishotListener, type Scope } from './op.js';
+import { RunQueue, type Resume } from './runqueue.js';
+
+const F_MORE = 1 << 1;
+const ETIME = 62;
+const ECANCELED = 125;
+const EBUSY = 16;
+const EBADF = 9;
+/** user_data high word for internal SQEs (cancels) whose CQEs are ignored. */
+const TAG_INTERNAL = 1;
+/** CQEs copied out per native call. */
+const BATCH = 1024;
+/** Consecutive microtask turns before yielding to the event loop. */
+const CHAIN_LIMIT = 64;
+const CANCEL_ANY = 1 << 2;
+const CANCEL_ALL = 1 << 0;
+const TIMEOUT_MULTISHOT = 1 << 6;
+
+/** Buffers pinned by ops the kernel did not finish before their ring was closed. */
+const graveyard: unknown[] = [];
+
+/** The fiber/scope context of running code. */
+export const als = new AsyncLocalStorage<Scope>();
+
+let executorOp: Op;
+function opExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  executorOp.resolve = resolve;
+  executorOp.reject = reject;
+}
+let executorWait: ParkWait;
+function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  executorWait.resolve = resolve;
+  executorWait.reject = reject;
+}
+
+export interface CoreOptions {
+  entries: number;
+  sqpollIdleMs: number;
+  maxSwitches: number | 'adaptive';
+}
+
+export class Core implements Scheduler {
+  readonly ring: NativeRing;
+  readonly tmpl = new Int32Array(16);
+  readonly cqes = new Int32Array(4 * BATCH);
+  readonly size: number;
+  readonly probe: Uint8Array;
+  readonly runq = new RunQueue();
+  readonly fibers = new Set<Fiber>();
+
+  #ops: Op[] = [];
+  #free: number[] = [];
+  /** Ops prepared or submitted whose final CQE has not been reaped. */
+  pending = 0;
+  closed = false;
+  #active = false;
+  #flushScheduled = false;
+  #chain = 0;
+  #idleCheckScheduled = false;
+  #finishSeq = 0;
+
+  maxSwitches: number;
+  readonly adaptive: boolean;
+
+  totalOps = 0;
+  totalSwitches = 0;
+  totalWaits = 0;
+  transient = 0;
+
+  onUnhandledFiberError: (error: unknown, fiber: Fiber) => void = defaultUnhandled;
+
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    this.turn();
+  };
+  readonly #immediateTask = (): void => {
+    this.#chain = 0;
+    this.#flushScheduled = false;
+    this.turn();
+  };
+  readonly #idleCheck = (): void => {
+    this.#idleCheckScheduled = false;
+    if (this.pending === 0 && this.#active && !this.closed) {
+      this.#active = false;
+      this.ring.setActive(false);
+    }
+  };
+
+  constructor(opts: CoreOptions) {
+    const onWake = (): void => {
+      this.#chain = 0;
+      this.turn();
+    };
+    this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, onWake);
+    const info = this.ring.info();
+    this.size = info.sqEntries;
+    this.probe = this.ring.probe();
+    this.adaptive = opts.maxSwitches === 'adaptive';
+    this.maxSwitches = this.adaptive ? 64 : (opts.maxSwitches as number);
+  }
+
+  // ---- Scheduler -----------------------------------------------------------
+
+  schedule(fn: Resume, arg: unknown): void {
+    this.runq.push(fn, arg);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.closed) return;
+    this.#flushScheduled = true;
+    if (this.#chain < CHAIN_LIMIT) {
+      this.#chain++;
+      queueMicrotask(this.#flushTask);
+    } else {
+      setImmediate(this.#immediateTask);
+    }
+  }
+
+  /** One turn of the machine: I/O, then at most maxSwitches resumptions. */
+  turn(): void {
+    if (this.closed) return;
+    const reaped = this.reap();
+    const limit = this.maxSwitches;
+    let k = 0;
+    while (k < limit && this.runq.runOne()) k++;
+    this.totalSwitches += k;
+    if (this.adaptive) {
+      // Completions waiting means I/O is busy: switch less between reaps.
+      if (reaped > 0) this.maxSwitches = Math.max(16, this.maxSwitches >> 1);
+      else if (k === limit) this.maxSwitches = Math.min(4096, this.maxSwitches << 1);
+    }
+    if (this.runq.length > 0) this.#scheduleFlush();
+    if (this.pending === 0 && this.#active && !this.#idleCheckScheduled) {
+      // Deactivate later, not now: a fiber resumed by this turn is likely to
+      // issue its next op in a microtask, and ref/unref would thrash.
+      this.#idleCheckScheduled = true;
+      setImmediate(this.#idleCheck);
+    }
+  }
+
+  // ---- Ops -----------------------------------------------------------------
+
+  /** The current scope, checked for a pending error. Throws it if there is one. */
+  enterScope(): Scope | undefined {
+    const scope = als.getStore();
+    if (scope !== undefined) {
+      const e = scope.pendingError();
+      if (e !== NONE) throw e;
+    }
+    return scope;
+  }
+
+  /** Take a free op record for `kind`, owned by the current scope. */
+  acquire(kind: OpKind, scope: Scope | undefined): Op {
+    let op: Op;
+    const id = this.#free.pop();
+    if (id !== undefined) op = this.#ops[id]!;
+    else {
+      op = new Op(this.#ops.length, this);
+      this.#ops.push(op);
+    }
+    op.kind = kind;
+    op.state = OpState.PREPPED;
+    if (scope !== undefined) {
+      op.scope = scope;
+      scope.task.link(op);
+    }
+    return op;
+  }
+
+  /**
+   * Copy the template (filled by the caller) into an SQE for `op`, with the
+   * buffers' addresses patched in, and schedule the submit.
+   */
+  submit(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): void {
+    if (this.closed) {
+      this.tmpl.fill(0);
+      this.#release(op);
+      throw new MachineClosedError();
+    }
+    const t = this.tmpl;
+    t[8] = op.id;
+    t[9] = 0;
+    let ret = this.ring.prep(a, b, c);
+    if (ret === -EBUSY) {
+      // SQ full and the kernel would not take more: reap, then retry once.
+      this.reap();
+      ret = this.ring.prep(a, b, c);
+    }
+    if (ret < 0) {
+      this.tmpl.fill(0);
+      this.#release(op);
+      throw new UMError(ret, op.kind!.syscall);
+    }
+    this.pending++;
+    this.totalOps++;
+    if (!this.#active) {
+      this.#active = true;
+      this.ring.setActive(true);
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Submit `op` and return a promise for its result. */
+  promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
+    this.submit(op, a, b, c);
+    executorOp = op;
+    return new Promise(opExecutor);
+  }
+
+  /** Submit `op` as multishot: CQEs go to `listener`. */
+  multishot(op: Op, listener: MultishotListener, a?: ArrayBufferView | null): void {
+    op.listener = listener;
+    this.submit(op, a);
+  }
+
+  /** Queue an async cancel for `op`; its final CQE will settle it with `error`. */
+  cancelOp(op: Op, error: unknown): void {
+    if (op.state !== OpState.PREPPED && op.state !== OpState.SUBMITTED) {
+      if (op.state === OpState.CANCELLING && op.cancelError === NONE) op.cancelError = error;
+      return;
+    }
+    op.state = OpState.CANCELLING;
+    op.cancelError = error;
+    op.task?.unlink(op);
+    if (this.closed) return;
+    const t = this.tmpl;
+    t.fill(0);
+    t[0] = OPCODES.ASYNC_CANCEL;
+    t[1] = -1;
+    t[4] = op.id; // addr = target user_data (low word; high word 0)
+    t[9] = TAG_INTERNAL;
+    if (this.ring.prep() === -EBUSY) {
+      this.reap();
+      t.fill(0);
+      t[0] = OPCODES.ASYNC_CANCEL;
+      t[1] = -1;
+      t[4] = op.id;
+      t[9] = TAG_INTERNAL;
+      if (this.ring.prep() < 0) return; // the op's own completion still settles it
+    }
+    this.transient++;
+    this.#scheduleFlush();
+  }
+
+  /** Submit and reap; settle completed ops. Returns the number of CQEs. */
+  reap(): number {
+    let total = 0;
+    for (;;) {
+      const n = this.ring.flush(false);
+      if (n <= 0) break;
+      this.#process(n);
+      total += n;
+      if (n < BATCH) break;
+    }
+    return total;
+  }
+
+  #process(n: number): void {
+    const c = this.cqes;
+    const ops = this.#ops;
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      if (c[j + 1] !== 0) {
+        this.transient--; // internal SQE (cancel): nothing waits on it
+        continue;
+      }
+      const op = ops[c[j]!]!;
+      const res = c[j + 2]!;
+      const flags = c[j + 3]!;
+      if (flags & F_MORE) {
+        if (op.listener) op.listener.shot(res, flags);
+        continue;
+      }
+      this.pending--;
+      this.#complete(op, res, flags);
+    }
+  }
+
+  #complete(op: Op, res: number, flags: number): void {
+    const kind = op.kind!;
+    op.task?.unlink(op);
+    const cancelError = op.cancelError;
+    if (op.listener) {
+      const l = op.listener;
+      if (cancelError !== NONE && res >= 0 && kind.createsFd) native.closeSync(res);
+      this.#release(op);
+      l.final(res, flags, cancelError);
+      return;
+    }
+    const resolve = op.resolve!;
+    const reject = op.reject!;
+    if (cancelError !== NONE) {
+      if (res >= 0 && kind.createsFd) native.closeSync(res);
+      this.#release(op);
+      reject(cancelError);
+      return;
+    }
+    if (res === -ETIME && kind.opcode === OPCODES.TIMEOUT) res = 0;
+    if (res < 0) {
+      this.#release(op);
+      reject(new UMError(res, kind.syscall));
+      return;
+    }
+    const map = op.map;
+    const value = map === null ? res : map(res, op);
+    this.#release(op);
+    resolve(value);
+  }
+
+  #release(op: Op): void {
+    op.task?.unlink(op);
+    op.reset();
+    this.#free.push(op.id);
+  }
+
+  // ---- Fibers ----------------------------------------------------------------
+
+  spin<T>(fn: () => T | Promise<T>): Fiber<T> {
+    if (this.closed) throw new MachineClosedError();
+    const f = new Fiber<T>(fn);
+    this.fibers.add(f as Fiber);
+    this.schedule(this.#startFiber, f);
+    return f;
+  }
+
+  readonly #startFiber = (f: Fiber): void => {
+    f.started = true;
+    const fn = f.fn!;
+    f.fn = null;
+    if (f.terminated) {
+      this.#finishFiber(f, undefined, f.scope.error, true);
+      return;
+    }
+    let p: unknown;
+    try {
+      p = als.run(f.scope, fn);
+    } catch (e) {
+      this.#finishFiber(f, undefined, e, true);
+      return;
+    }
+    if (p instanceof Promise) {
+      p.then(
+        (v) => this.#finishFiber(f, v, undefined, false),
+        (e) => this.#finishFiber(f, undefined, e, true),
+      );
+    } else {
+      this.#finishFiber(f, p, undefined, false);
+    }
+  };
+
+  #finishFiber(f: Fiber, value: unknown, error: unknown, failed: boolean): void {
+    if (f.done) return;
+    f.done = true;
+    f.finishSeq = ++this.#finishSeq;
+    this.fibers.delete(f);
+    if (failed) {
+      if (f.terminated && error === f.scope.error) {
+        f.result = undefined;
+      } else {
+        f.error = error;
+      }
+    } else {
+      f.result = value;
+    }
+    const joiners = f.joiners;
+    f.joiners = [];
+    for (const w of joiners) w.wake(f);
+    if (f.yieldWait) f.yieldWait = null;
+    if (failed && f.error !== undefined && joiners.length === 0 && !f.observed) {
+      try {
+        this.onUnhandledFiberError(f.error, f);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+  }
+
+  /** Park the current fiber (or scope task) on `w` until woken or cancelled. */
+  park(w: ParkWait, scope: Scope | undefined): Promise<any> {
+    if (scope !== undefined) {
+      w.scope = scope;
+      scope.task.link(w);
+    }
+    this.totalWaits++;
+    executorWait = w;
+    return new Promise(waitExecutor);
+  }
+
+  newWait(): ParkWait {
+    return new ParkWait(this);
+  }
+
+  terminate(f: Fiber): void {
+    if (f.done || f.terminated) return;
+    f.terminated = true;
+    f.scope.cancelled = true;
+    f.scope.error = new Terminate();
+    // A fiber not started yet ends as soon as its start comes up.
+    f.cancelWaits(null, f.scope.error);
+  }
+
+  /** schedule(fiber, error): raise at the pending wait, or at the next one. */
+  raise(f: Fiber, error: unknown): void {
+    if (f.done) return;
+    if (f.cancelWaits(null, error) === 0) f.raise = error;
+  }
+
+  /** schedule(fiber, value): resume a fiber parked in yield(). */
+  resume(f: Fiber, value: unknown): void {
+    if (f.done) return;
+    const w = f.yieldWait;
+    if (w !== null) {
+      f.yieldWait = null;
+      w.wake(value);
+    } else {
+      f.resumeValue = value;
+    }
+  }
+
+  // ---- Teardown ----------------------------------------------------------------
+
+  close(): void {
+    if (this.closed) return;
+    const err = new MachineClosedError();
+    // Every pending op is cancelled and its final CQE awaited here, so that
+    // no buffer is released while the kernel may still write it.
+    for (const op of this.#ops) {
+      if (op.state === OpState.PREPPED || op.state === OpState.SUBMITTED) {
+        op.state = OpState.CANCELLING;
+        op.cancelError = err;
+        op.task?.unlink(op);
+      } else if (op.state === OpState.CANCELLING && op.cancelError === NONE) {
+        op.cancelError = err;
+      }
+    }
+    if (this.pending > 0) {
+      const t = this.tmpl;
+      t.fill(0);
+      t[0] = OPCODES.ASYNC_CANCEL;
+      t[1] = -1;
+      t[7] = CANCEL_ANY | CANCEL_ALL;
+      t[9] = TAG_INTERNAL;
+      if (this.ring.prep() === 0) this.transient++;
+      const deadline = Date.now() + 5000;
+      while (this.pending > 0 && Date.now() < deadline) {
+        const n = this.ring.wait(1, 100);
+        if (n < 0) break;
+        if (n > 0) this.#process(n);
+      }
+      if (this.pending > 0) {
+        // The kernel still owns these buffers: keep them alive forever
+        // rather than let them be collected under an in-flight op.
+        for (const op of this.#ops) {
+          if (op.state !== OpState.FREE) graveyard.push(op.pin0, op.pin1, op.pin2, op.ts);
+        }
+      }
+    }
+    this.closed = true;
+    this.ring.close();
+    // Parked fibers (yield, join, ...) cannot be resumed by a closed machine.
+    for (const f of this.fibers) f.cancelWaits(null, err);
+    while (this.runq.runOne()) this.totalSwitches++;
+  }
+
+  // ---- Metrics -------------------------------------------------------------
+
+  metrics(): Metrics {
+    const info = this.closed ? null : this.ring.info();
+    return {
+      size: this.size,
+      totalOps: this.totalOps,
+      totalSwitches: this.totalSwitches,
+      totalWaits: this.totalWaits,
+      opsPending: this.pending,
+      opsUnsubmitted: info ? info.sqReady : 0,
+      opsRunqueue: this.runq.length,
+      opsFree: this.#free.length,
+      opsTransient: this.transient,
+    };
+  }
+
+  /** Ops kinds reference for the facade. */
+  static readonly KINDS = OP_KINDS;
+  static readonly TIMEOUT_MULTISHOT = TIMEOUT_MULTISHOT;
+  static readonly ECANCELED = ECANCELED;
+  static readonly EBADF = EBADF;
+}
+
+export interface Metrics {
+  /** Effective SQ entries. */
+  size: number;
+  /** Ops submitted since the machine was created. */
+  totalOps: number;
+  /** Runqueue resumptions performed. */
+  totalSwitches: number;
+  /** Times a fiber parked on something other than a kernel op. */
+  totalWaits: number;
+  /** Ops submitted (or prepared) whose final completion has not arrived, including ops being cancelled. */
+  opsPending: number;
+  /** SQEs prepared but not yet taken by the kernel. */
+  opsUnsubmitted: number;
+  /** Entries waiting in the runqueue. */
+  opsRunqueue: number;
+  /** Op records ready for reuse. */
+  opsFree: number;
+  /** Internal ops (cancels) in flight. */
+  opsTransient: number;
+}
+
+function defaultUnhandled(error: unknown, fiber: Fiber): void {
+  void fiber;
+  process.stderr.write(`uringmachine: unhandled error in fiber: ${(error as Error)?.stack ?? String(error)}\n`);
+}

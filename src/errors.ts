@@ -1,0 +1,88 @@
+/**
+ * Error classes. Kernel failures are {@link UMError}; library conditions have
+ * their own classes with stable `code`s (see docs/errors.md).
+ */
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+
+const errorMap = getSystemErrorMap();
+
+/**
+ * A kernel error from an io_uring op or a syscall, shaped like Node's fs
+ * errors: `code` ('EBADF'), positive `errno`, `syscall` (the op name) and a
+ * message such as `EBADF: bad file descriptor, read`.
+ */
+export class UMError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  path?: string;
+
+  constructor(errno: number, syscall: string, detail?: string) {
+    const e = Math.abs(errno);
+    const entry = errorMap.get(-e);
+    const code = entry ? entry[0] : safeName(-e);
+    const desc = entry ? entry[1] : 'unknown error';
+    super(`${code}: ${desc}, ${syscall}${detail ? ` '${detail}'` : ''}`);
+    this.name = 'UMError';
+    this.code = code;
+    this.errno = e;
+    this.syscall = syscall;
+    if (detail !== undefined) this.path = detail;
+  }
+}
+
+function safeName(n: number): string {
+  try {
+    return getSystemErrorName(n);
+  } catch {
+    return `E${-n}`;
+  }
+}
+
+/** Raised at a fiber's pending op when `m.timeout()` expires (code `UM_TIMEOUT`). */
+export class TimeoutError extends Error {
+  readonly code = 'UM_TIMEOUT' as const;
+  constructor(message = 'operation timed out') {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * Raised at a fiber's pending op by `m.terminate()` (code `UM_TERMINATE`).
+ * `finally` blocks run; `join()` of a terminated fiber resolves `undefined`.
+ */
+export class Terminate extends Error {
+  readonly code = 'UM_TERMINATE' as const;
+  constructor() {
+    super('fiber terminated');
+    this.name = 'Terminate';
+  }
+}
+
+/** The machine was closed while the op was pending (code `ERR_UM_CLOSED`). */
+export class MachineClosedError extends Error {
+  readonly code = 'ERR_UM_CLOSED' as const;
+  constructor(message = 'the machine is closed') {
+    super(message);
+    this.name = 'MachineClosedError';
+  }
+}
+
+/** A feature the running kernel lacks (code `ERR_UM_UNSUPPORTED`). */
+export class UnsupportedError extends Error {
+  readonly code = 'ERR_UM_UNSUPPORTED' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedError';
+  }
+}
+
+/** A call that needs a current fiber was made outside one (code `ERR_UM_NO_FIBER`). */
+export class NoFiberError extends Error {
+  readonly code = 'ERR_UM_NO_FIBER' as const;
+  constructor(what: string) {
+    super(`${what} must be called from inside a fiber`);
+    this.name = 'NoFiberError';
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * uringmachine: the io_uring runtime for Node.js. Public surface; anything
+ * not exported here is internal.
+ */
+export { UringMachine, UM } from './machine.js';
+export type { UringMachineOptions, Statx, Metrics } from './machine.js';
+export { Fiber } from './fiber.js';
+export { AsyncOp } from './async-op.js';
+export {
+  UMError,
+  TimeoutError,
+  Terminate,
+  MachineClosedError,
+  UnsupportedError,
+  NoFiberError,
+} from './errors.js';
+export { constants } from './constants.js';

@@ -1,0 +1,912 @@
+/**
+ * UringMachine: the public facade, in the order of docs/API.md. Each method
+ * validates its arguments, then makes one call into the engine (core.ts).
+ *
+ * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
+ */
+import { AsyncOp } from './async-op.js';
+import { als, Core, type Metrics } from './core.js';
+import { NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
+import { Fiber } from './fiber.js';
+import { MultishotIterator } from './multishot.js';
+import { native } from './native.js';
+import { OP_KINDS, OPCODES } from './op-kinds.js';
+import { NONE, Scope, Task, type MultishotListener, type Op } from './op.js';
+import {
+  argTypeError,
+  encodePath,
+  rangeError,
+  toBytes,
+  validateBuffer,
+  validateFd,
+  validateFunction,
+  validateInt32,
+  validateInteger,
+  validateMs,
+} from './validate.js';
+
+export type { Metrics } from './core.js';
+
+/** Options of `new UringMachine()`. */
+export interface UringMachineOptions {
+  /** SQ size (rounded up to a power of two by the kernel), default 4096. */
+  entries?: number;
+  /** Use a kernel SQ polling thread (off by default). */
+  sqpoll?: boolean | { idleMs: number };
+  /** Runqueue resumptions per turn before I/O is processed again (default 64). */
+  maxSwitches?: number | 'adaptive';
+}
+
+/** File status from {@link UringMachine.statx}; times in ms since the epoch. */
+export interface Statx {
+  dev: number;
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  btime: number;
+  ctime: number;
+  mtime: number;
+}
+
+const AT_FDCWD = -100;
+const O_CLOEXEC = native.constants.O_CLOEXEC ?? 0o2000000;
+const L = native.layout;
+const MIN_KERNEL = 601;
+
+function noop(): void {}
+
+/** Write a u64 (a safe integer, or -1 for all ones) into template words i, i+1. */
+function setU64(t: Int32Array, i: number, v: number): void {
+  if (v < 0) {
+    t[i] = -1;
+    t[i + 1] = -1;
+  } else {
+    t[i] = v % 4294967296 | 0;
+    t[i + 1] = Math.floor(v / 4294967296) | 0;
+  }
+}
+
+function check(ret: number, syscall: string): number {
+  if (ret < 0) throw new UMError(ret, syscall);
+  return ret;
+}
+
+function errorFrom(error: Error | (new () => Error) | undefined): Error {
+  if (error === undefined) return new TimeoutError();
+  if (typeof error === 'function') return new error();
+  return error;
+}
+
+function mapSleep(_res: number, op: Op): number {
+  return op.value;
+}
+function mapVoid(): undefined {
+  return undefined;
+}
+
+function setupError(e: unknown): Error {
+  const errno = (e as { errno?: number }).errno;
+  if (typeof errno !== 'number') return e as Error;
+  const err = new UMError(-errno, 'io_uring_setup');
+  let why: string;
+  switch (errno) {
+    case 1: // EPERM
+      why =
+        'io_uring is disabled for this process: the sysctl kernel.io_uring_disabled is 2 (or 1 and this ' +
+        'user is not in kernel.io_uring_group), or a seccomp/container policy forbids it. ' +
+        'Fix: `sysctl -w kernel.io_uring_disabled=0` (or add the user to the io_uring group), or allow ' +
+        'io_uring_setup/io_uring_enter/io_uring_register in the container\'s seccomp profile.';
+      break;
+    case 38: // ENOSYS
+      why =
+        'the kernel has no io_uring (CONFIG_IO_URING off, or the syscalls are filtered by seccomp, as ' +
+        'Docker\'s default profile does). Fix: run on Linux >= 6.1 with io_uring enabled, or allow the ' +
+        'io_uring syscalls in the seccomp profile.';
+      break;
+    case 12: // ENOMEM
+      why =
+        'the kernel could not allocate the ring (locked-memory limit). Fix: use a smaller `entries`, ' +
+        'or raise RLIMIT_MEMLOCK (`ulimit -l`).';
+      break;
+    case 22: // EINVAL
+      why = 'the kernel rejected every setup flag set we know: it is older than Linux 5.19. Fix: run on Linux >= 6.1.';
+      break;
+    default:
+      why = 'io_uring_setup failed.';
+  }
+  (err as { message: string }).message = `${err.message}: ${why}`;
+  return err;
+}
+
+/** Multishot timeout as an async iterator of tick counts. */
+class IntervalIterator extends MultishotIterator<number> {
+  readonly #ms: number;
+  #ticks = 0;
+  constructor(core: Core, ms: number) {
+    super(core);
+    this.#ms = ms;
+  }
+  protected start(): Op {
+    const core = this.core;
+    const op = core.acquire(OP_KINDS.timeoutMultishot, undefined);
+    const ts = op.timespec(this.#ms);
+    const t = core.tmpl;
+    t[0] = OPCODES.TIMEOUT;
+    t[1] = -1;
+    t[6] = 1;
+    t[7] = Core.TIMEOUT_MULTISHOT;
+    op.pin0 = ts;
+    core.multishot(op, this, ts);
+    return op;
+  }
+  protected item(): number {
+    return ++this.#ticks;
+  }
+  protected error(res: number): unknown {
+    return new UMError(res, 'timeout');
+  }
+}
+
+/**
+ * One io_uring, its fibers and its runqueue. Create one per thread; every
+ * blocking call submits an op and parks the calling fiber until the kernel
+ * completes it.
+ *
+ * @example
+ * ```ts
+ * const m = new UringMachine();
+ * const f = m.spin(async () => { await m.sleep(10); return 42; });
+ * console.log(await m.join(f)); // 42
+ * m.close();
+ * ```
+ */
+export class UringMachine {
+  readonly #core: Core;
+  readonly #sqpoll: boolean;
+
+  /**
+   * Set up the ring. Throws a UMError naming the cause and the fix where
+   * io_uring is unavailable (disabled by sysctl, filtered by seccomp) or the
+   * kernel is older than 6.1.
+   */
+  constructor(opts: UringMachineOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw argTypeError('opts', 'of type object', opts);
+    const entries = opts.entries ?? 4096;
+    validateInt32(entries, 'opts.entries', 1, 32768);
+    let sqpollIdleMs = -1;
+    if (opts.sqpoll !== undefined && opts.sqpoll !== false) {
+      if (opts.sqpoll === true) sqpollIdleMs = 1000;
+      else if (typeof opts.sqpoll === 'object' && opts.sqpoll !== null) {
+        validateInt32(opts.sqpoll.idleMs, 'opts.sqpoll.idleMs', 0);
+        sqpollIdleMs = opts.sqpoll.idleMs;
+      } else throw argTypeError('opts.sqpoll', 'a boolean or { idleMs }', opts.sqpoll);
+    }
+    const maxSwitches = opts.maxSwitches ?? 64;
+    if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
+    const kv = native.kernelVersion();
+    if (kv > 0 && kv < MIN_KERNEL) {
+      const err = new UMError(-38, 'io_uring_setup');
+      (err as { message: string }).message =
+        `${err.message}: uringmachine needs Linux >= 6.1 (this is ${Math.floor(kv / 100)}.${kv % 100}). Fix: upgrade the kernel.`;
+      throw err;
+    }
+    try {
+      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches });
+    } catch (e) {
+      throw setupError(e);
+    }
+    this.#sqpoll = sqpollIdleMs >= 0;
+  }
+
+  // ---- Machine -------------------------------------------------------------
+
+  /** Effective SQ entries. */
+  get size(): number {
+    return this.#core.size;
+  }
+
+  /** Counters and gauges; `opsPending` counts ops awaiting their final completion. */
+  metrics(): Metrics {
+    return this.#core.metrics();
+  }
+
+  /** Submit prepared SQEs now; returns how many the kernel took. */
+  submit(): number {
+    if (this.#core.closed) return 0;
+    return check(this.#core.ring.submit(), 'io_uring_enter');
+  }
+
+  /** Wake the machine's event-loop watcher (signals its eventfd). */
+  wakeup(): void {
+    if (!this.#core.closed) this.#core.ring.wakeup();
+  }
+
+  /** Whether `opcode` (a number, or a name such as 'READ_MULTISHOT') is supported by this kernel. */
+  supports(opcode: number | keyof typeof OPCODES): boolean {
+    const n = typeof opcode === 'number' ? opcode : OPCODES[opcode];
+    return n !== undefined && this.#core.probe[n] === 1;
+  }
+
+  /** True if the machine was created with SQPOLL. */
+  get sqpoll(): boolean {
+    return this.#sqpoll;
+  }
+
+  /**
+   * `m.close()`: cancel every pending op, wait (synchronously) for the
+   * kernel's final completion of each, release the ring. Pending ops reject
+   * with a MachineClosedError. `m.close(fd)`: close a file descriptor
+   * (IORING_OP_CLOSE, io_uring_prep_close(3)).
+   */
+  close(): void;
+  close(fd: number): Promise<void>;
+  close(fd?: number): void | Promise<void> {
+    if (arguments.length === 0) {
+      this.#core.close();
+      return;
+    }
+    try {
+      validateFd(fd);
+      const scope = this.#core.enterScope();
+      const op = this.#core.acquire(OP_KINDS.close, scope);
+      const t = this.#core.tmpl;
+      t[0] = OPCODES.CLOSE;
+      t[1] = fd;
+      op.map = mapVoid;
+      return this.#core.promise(op);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Same as `close()`. */
+  [Symbol.dispose](): void {
+    this.#core.close();
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  // ---- Static helpers ------------------------------------------------------
+
+  /** Kernel version as major * 100 + minor (618 for 6.18). */
+  static kernelVersion(): number {
+    return check(native.kernelVersion(), 'uname');
+  }
+
+  /** pipe2(O_CLOEXEC): [readFd, writeFd]. */
+  static pipe(): [readFd: number, writeFd: number] {
+    const r = native.pipe();
+    if (typeof r === 'number') throw new UMError(r, 'pipe');
+    return r;
+  }
+
+  /** socketpair(2) with SOCK_CLOEXEC. */
+  static socketpair(domain: number, type: number, protocol: number): [number, number] {
+    validateInt32(domain, 'domain');
+    validateInt32(type, 'type');
+    validateInt32(protocol ?? 0, 'protocol');
+    const r = native.socketpair(domain, type, protocol ?? 0);
+    if (typeof r === 'number') throw new UMError(r, 'socketpair');
+    return r;
+  }
+
+  /** pidfd_open(2). */
+  static pidfdOpen(pid: number): number {
+    validateInt32(pid, 'pid', 1);
+    return check(native.pidfdOpen(pid), 'pidfd_open');
+  }
+
+  /** pidfd_send_signal(2). */
+  static pidfdSendSignal(pidfd: number, sig: number): void {
+    validateFd(pidfd, 'pidfd');
+    validateInt32(sig, 'sig', 0, 64);
+    check(native.pidfdSendSignal(pidfd, sig), 'pidfd_send_signal');
+  }
+
+  /** Whether O_NONBLOCK is set on fd. */
+  static ioNonblock(fd: number): boolean {
+    validateFd(fd);
+    return check(native.ioNonblock(fd), 'fcntl') === 1;
+  }
+
+  /** Set or clear O_NONBLOCK on fd. */
+  static setNonblock(fd: number, on: boolean): void {
+    validateFd(fd);
+    if (typeof on !== 'boolean') throw argTypeError('on', 'of type boolean', on);
+    check(native.setNonblock(fd, on), 'fcntl');
+  }
+
+  // ---- Fibers and scheduling -------------------------------------------------
+
+  /** Start `fn` as a fiber on the next turn of the machine. */
+  spin<T>(fn: () => T | Promise<T>): Fiber<T> {
+    validateFunction(fn, 'fn');
+    return this.#core.spin(fn);
+  }
+
+  /**
+   * Wait for fibers. One fiber: its value, or its error. Several (or an
+   * iterable): all values in order; rejects as soon as one fails, with the
+   * earliest error. A terminated fiber's value is undefined.
+   */
+  join<T>(fiber: Fiber<T>): Promise<T>;
+  join(...fibers: (Fiber | Iterable<Fiber>)[]): Promise<unknown[]>;
+  async join(...args: unknown[]): Promise<unknown> {
+    const single = args.length === 1 && args[0] instanceof Fiber;
+    const fibers = this.#fiberList(args);
+    for (const f of fibers) f.observed = true;
+    await this.#waitFibers(fibers, true);
+    if (single) return fibers[0]!.result;
+    return fibers.map((f) => f.result);
+  }
+
+  /** Wait until all the fibers are done; never rejects. Returns how many. */
+  async await(...args: (Fiber | Iterable<Fiber>)[]): Promise<number> {
+    const fibers = this.#fiberList(args);
+    for (const f of fibers) f.observed = true;
+    await this.#waitFibers(fibers, false);
+    return fibers.length;
+  }
+
+  #fiberList(args: unknown[]): Fiber[] {
+    const out: Fiber[] = [];
+    const add = (v: unknown): void => {
+      if (!(v instanceof Fiber)) throw argTypeError('fiber', 'an instance of Fiber', v);
+      out.push(v);
+    };
+    for (const a of args) {
+      if (a instanceof Fiber) add(a);
+      else if (a !== null && typeof a === 'object' && Symbol.iterator in a) for (const v of a as Iterable<unknown>) add(v);
+      else add(a);
+    }
+    return out;
+  }
+
+  async #waitFibers(fibers: Fiber[], failFast: boolean): Promise<void> {
+    const core = this.#core;
+    for (;;) {
+      let pending = 0;
+      let failed: Fiber | null = null;
+      for (const f of fibers) {
+        if (!f.done) pending++;
+        else if (failFast && f.error !== undefined && (failed === null || f.finishSeq < failed.finishSeq)) failed = f;
+      }
+      if (failed !== null) throw failed.error;
+      if (pending === 0) return;
+      const scope = core.enterScope();
+      const w = core.newWait();
+      w.count = failFast ? 1 : pending;
+      const waitingOn = fibers.filter((f) => !f.done);
+      for (const f of waitingOn) f.joiners.push(w);
+      w.onCancel = () => {
+        for (const f of waitingOn) {
+          const i = f.joiners.indexOf(w);
+          if (i >= 0) f.joiners.splice(i, 1);
+        }
+      };
+      try {
+        await core.park(w, scope);
+      } finally {
+        w.onCancel(w, undefined);
+      }
+    }
+  }
+
+  /**
+   * Raise Terminate at each fiber's pending op (the op is cancelled in the
+   * kernel); its finally blocks run and join() resolves undefined.
+   */
+  terminate(...fibers: Fiber[]): void {
+    for (const f of this.#fiberList(fibers)) this.#core.terminate(f);
+  }
+
+  /**
+   * `schedule(fiber, value)` resumes a fiber parked in `m.yield()` with value
+   * (or the next yield, if it is not parked yet). `schedule(fiber, error)`
+   * with an Error raises it at the fiber's pending op, which is cancelled
+   * (or at its next op).
+   */
+  schedule(fiber: Fiber, value?: unknown): void {
+    if (!(fiber instanceof Fiber)) throw argTypeError('fiber', 'an instance of Fiber', fiber);
+    if (value instanceof Error) this.#core.raise(fiber, value);
+    else this.#core.resume(fiber, value);
+  }
+
+  /** Let other ready fibers and completions run, then continue. */
+  snooze(): Promise<void> {
+    const core = this.#core;
+    try {
+      const scope = core.enterScope();
+      const w = core.newWait();
+      const p = core.park(w, scope);
+      w.wake(undefined);
+      return p;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Park the current fiber until `m.schedule(fiber, value)`; returns value. */
+  yield(): Promise<unknown> {
+    const core = this.#core;
+    try {
+      const scope = core.enterScope();
+      const fiber = scope?.task;
+      if (!(fiber instanceof Fiber)) throw new NoFiberError('m.yield()');
+      if (fiber.resumeValue !== NONE) {
+        const v = fiber.resumeValue;
+        fiber.resumeValue = NONE;
+        return Promise.resolve(v);
+      }
+      const w = core.newWait();
+      fiber.yieldWait = w;
+      w.onCancel = () => {
+        if (fiber.yieldWait === w) fiber.yieldWait = null;
+      };
+      return core.park(w, scope);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The fiber whose code is running, if any. */
+  get currentFiber(): Fiber | undefined {
+    const t = als.getStore()?.task;
+    return t instanceof Fiber ? t : undefined;
+  }
+
+  /** Fibers started and not yet done. */
+  get fibers(): ReadonlySet<Fiber> {
+    return this.#core.fibers;
+  }
+
+  /** Fibers currently waiting on an op or a park. */
+  get pendingFibers(): ReadonlySet<Fiber> {
+    const s = new Set<Fiber>();
+    for (const f of this.#core.fibers) if (f.waiting) s.add(f);
+    return s;
+  }
+
+  /** Called with (error, fiber) when a fiber fails and nobody joined it. Default: print to stderr. */
+  get onUnhandledFiberError(): (error: unknown, fiber: Fiber) => void {
+    return this.#core.onUnhandledFiberError;
+  }
+  set onUnhandledFiberError(fn: (error: unknown, fiber: Fiber) => void) {
+    validateFunction(fn, 'onUnhandledFiberError');
+    this.#core.onUnhandledFiberError = fn;
+  }
+
+  // ---- Time --------------------------------------------------------------------
+
+  /**
+   * Sleep `ms` milliseconds (IORING_OP_TIMEOUT, io_uring_prep_timeout(3));
+   * resolves `ms`. `ms <= 0` sleeps until cancelled.
+   */
+  sleep(ms: number): Promise<number> {
+    const core = this.#core;
+    try {
+      validateMs(ms);
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.timeout, scope);
+      const ts = op.timespec(ms <= 0 ? -1 : ms);
+      const t = core.tmpl;
+      t[0] = OPCODES.TIMEOUT;
+      t[1] = -1;
+      t[6] = 1;
+      op.value = ms;
+      op.map = mapSleep;
+      op.pin0 = ts;
+      return core.promise(op, ts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Call `fn` every `ms` on one multishot timeout (Linux >= 6.4) until fn
+   * throws (rejects with its error) or the fiber is cancelled.
+   */
+  async periodically(ms: number, fn: () => unknown): Promise<void> {
+    validateMs(ms);
+    validateFunction(fn, 'fn');
+    for await (const _ of this.interval(ms)) await fn();
+  }
+
+  /**
+   * The multishot timer as an async iterator of tick counts (1, 2, ...).
+   * `break` cancels the kernel op. Linux >= 6.4.
+   */
+  interval(ms: number): AsyncIterableIterator<number> {
+    validateMs(ms);
+    if (ms <= 0) throw rangeError('ms', '> 0', ms);
+    this.#requireKernel(604, 'multishot timeouts');
+    return new IntervalIterator(this.#core, ms);
+  }
+
+  #requireKernel(floor: number, what: string): void {
+    const kv = native.kernelVersion();
+    if (kv < floor) {
+      throw new UnsupportedError(`${what} need Linux >= ${Math.floor(floor / 100)}.${floor % 100}`);
+    }
+  }
+
+  /**
+   * Run `fn`; if it is not done after `ms`, cancel its pending op with
+   * `error` (an instance, a class, or TimeoutError by default), and raise
+   * that error at any op it issues later. Nested: the first to expire wins.
+   */
+  async timeout<T>(ms: number, fn: () => Promise<T> | T, error?: Error | (new () => Error)): Promise<T> {
+    validateMs(ms);
+    validateFunction(fn, 'fn');
+    if (error !== undefined && typeof error !== 'function' && !(error instanceof Error)) {
+      throw argTypeError('error', 'an Error instance or class', error);
+    }
+    const core = this.#core;
+    const parent = core.enterScope();
+    const scope = new Scope(parent?.task ?? new Task(), parent ?? null);
+    let finished = false;
+    let timerFinal: (() => void) | null = null;
+    let timerDone = false;
+    const listener: MultishotListener = {
+      shot: noop,
+      final: (res) => {
+        timerDone = true;
+        if (!finished && (res === -62 || res === 0)) {
+          const err = errorFrom(error);
+          scope.cancelled = true;
+          scope.error = err;
+          scope.task.cancelWaits(scope, err);
+        }
+        timerFinal?.();
+      },
+    };
+    const op = core.acquire(OP_KINDS.timeout, undefined);
+    const ts = op.timespec(Math.max(ms, 0));
+    const t = core.tmpl;
+    t[0] = OPCODES.TIMEOUT;
+    t[1] = -1;
+    t[6] = 1;
+    op.pin0 = ts;
+    core.multishot(op, listener, ts);
+    try {
+      return await als.run(scope, fn);
+    } finally {
+      finished = true;
+      if (!timerDone) {
+        core.cancelOp(op, NONE);
+        await new Promise<void>((r) => (timerFinal = r));
+      }
+    }
+  }
+
+  /**
+   * Run `fn`; when `signal` aborts, cancel its pending op with
+   * `signal.reason` (and raise it at any later op).
+   */
+  async cancellable<T>(signal: AbortSignal, fn: () => Promise<T> | T): Promise<T> {
+    if (!(signal instanceof AbortSignal)) throw argTypeError('signal', 'an instance of AbortSignal', signal);
+    validateFunction(fn, 'fn');
+    const core = this.#core;
+    const parent = core.enterScope();
+    const scope = new Scope(parent?.task ?? new Task(), parent ?? null);
+    const abort = (): void => {
+      scope.cancelled = true;
+      scope.error = signal.reason;
+      scope.task.cancelWaits(scope, signal.reason);
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+    try {
+      return await als.run(scope, fn);
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+
+  /** A timeout op running independently of fibers (AsyncOp kind 'timeout'). */
+  prepTimeout(ms: number): AsyncOp {
+    validateMs(ms);
+    return this.#prepTimeout(ms, false);
+  }
+
+  /** A multishot timeout firing every `ms` until cancelled (Linux >= 6.4). */
+  prepTimeoutMultishot(ms: number): AsyncOp {
+    validateMs(ms);
+    if (ms <= 0) throw rangeError('ms', '> 0', ms);
+    this.#requireKernel(604, 'multishot timeouts');
+    return this.#prepTimeout(ms, true);
+  }
+
+  #prepTimeout(ms: number, multishot: boolean): AsyncOp {
+    const core = this.#core;
+    return new AsyncOp(core, 'timeout', multishot, (listener) => {
+      const op = core.acquire(multishot ? OP_KINDS.timeoutMultishot : OP_KINDS.timeout, undefined);
+      const ts = op.timespec(Math.max(ms, 0));
+      const t = core.tmpl;
+      t[0] = OPCODES.TIMEOUT;
+      t[1] = -1;
+      t[6] = 1;
+      if (multishot) t[7] = Core.TIMEOUT_MULTISHOT;
+      op.pin0 = ts;
+      core.multishot(op, listener, ts);
+      return op;
+    });
+  }
+
+  // ---- Files and descriptors -------------------------------------------------------
+
+  /**
+   * Open a file (IORING_OP_OPENAT, io_uring_prep_openat(3)); O_CLOEXEC is
+   * always added. With `fn`, the fd is passed to fn and closed after it.
+   */
+  open(path: string | Uint8Array, flags?: number, mode?: number): Promise<number>;
+  open<T>(path: string | Uint8Array, flags: number, mode: number, fn: (fd: number) => Promise<T> | T): Promise<T>;
+  open<T>(path: string | Uint8Array, flags = 0, mode = 0o666, fn?: (fd: number) => Promise<T> | T): Promise<number | T> {
+    const core = this.#core;
+    let p: Promise<number>;
+    try {
+      const bytes = encodePath(path);
+      validateInt32(flags, 'flags');
+      validateInt32(mode, 'mode', 0, 0o7777);
+      if (fn !== undefined) validateFunction(fn, 'fn');
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.openat, scope);
+      const t = core.tmpl;
+      t[0] = OPCODES.OPENAT;
+      t[1] = AT_FDCWD;
+      t[6] = mode;
+      t[7] = flags | O_CLOEXEC;
+      op.pin0 = bytes;
+      p = core.promise(op, bytes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (fn === undefined) {
+      return p.catch((e: unknown) => {
+        if (e instanceof UMError) e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
+        throw e;
+      });
+    }
+    return p.then(async (fd) => {
+      try {
+        return await fn(fd);
+      } finally {
+        await this.close(fd).catch(noop);
+      }
+    });
+  }
+
+  /**
+   * Read into `buf` (IORING_OP_READ, io_uring_prep_read(3)): at most
+   * `maxlen` bytes (default: the room left after bufOffset) at `bufOffset`
+   * (negative: from buf.length + 1, so -1 is the end) from `fileOffset`
+   * (-1: the current position). Resolves the bytes read, 0 at EOF.
+   */
+  read(fd: number, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    const core = this.#core;
+    try {
+      validateFd(fd);
+      validateBuffer(buf, 'buf');
+      validateInteger(bufOffset, 'bufOffset');
+      validateInteger(fileOffset, 'fileOffset', -1);
+      const off = bufOffset < 0 ? buf.length + 1 + bufOffset : bufOffset;
+      if (off < 0 || off > buf.length) throw rangeError('bufOffset', `>= ${-buf.length - 1} and <= ${buf.length}`, bufOffset);
+      let len = buf.length - off;
+      if (maxlen !== undefined) {
+        validateInteger(maxlen, 'maxlen', 0);
+        if (maxlen > len) throw rangeError('maxlen', `<= ${len} (room in buf after bufOffset)`, maxlen);
+        len = maxlen;
+      }
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.read, scope);
+      const t = core.tmpl;
+      t[0] = OPCODES.READ;
+      t[1] = fd;
+      setU64(t, 2, fileOffset);
+      t[4] = off;
+      t[6] = len;
+      op.pin0 = buf;
+      return core.promise(op, buf);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Write `data` (bytes, or a string as UTF-8): its first `len` bytes
+   * (default all) at `fileOffset` (-1: current position) (IORING_OP_WRITE,
+   * io_uring_prep_write(3)). Resolves the bytes written (one write: may be
+   * short on pipes and sockets; writev() completes short writes).
+   */
+  write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
+    const core = this.#core;
+    try {
+      validateFd(fd);
+      const bytes = toBytes(data);
+      let n = bytes.length;
+      if (len !== undefined) {
+        validateInteger(len, 'len', 0, bytes.length);
+        n = len;
+      }
+      validateInteger(fileOffset, 'fileOffset', -1);
+      if (n === 0) return Promise.resolve(0);
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.write, scope);
+      const t = core.tmpl;
+      t[0] = OPCODES.WRITE;
+      t[1] = fd;
+      setU64(t, 2, fileOffset);
+      t[6] = n;
+      op.pin0 = bytes;
+      return core.promise(op, bytes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Write all of `bufs` (IORING_OP_WRITEV, io_uring_prep_writev(3)),
+   * resubmitting the rest after a short write. Resolves the total written.
+   */
+  async writev(fd: number, bufs: (Uint8Array | string)[], fileOffset = -1): Promise<number> {
+    validateFd(fd);
+    if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an Array of Buffer, Uint8Array or string', bufs);
+    validateInteger(fileOffset, 'fileOffset', -1);
+    const list = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
+    let total = 0;
+    for (const b of list) total += b.length;
+    if (total === 0) return 0;
+    const core = this.#core;
+    const iov = new Uint8Array(16 * Math.min(list.length, 1024));
+    let written = 0;
+    while (written < total) {
+      const count = native.fillIovecs(iov, list, written, 1024);
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.writev, scope);
+      const t = core.tmpl;
+      t[0] = OPCODES.WRITEV;
+      t[1] = fd;
+      setU64(t, 2, fileOffset < 0 ? -1 : fileOffset + written);
+      t[6] = count;
+      op.pin0 = iov;
+      op.pin1 = list;
+      const n: number = await core.promise(op, iov);
+      if (n === 0) throw new UMError(-5, 'writev'); // EIO: no progress
+      written += n;
+    }
+    return written;
+  }
+
+  /**
+   * Fire-and-forget write: `data` stays pinned until the kernel is done with
+   * it. Errors are not reported; use write() where they matter.
+   */
+  writeAsync(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): void {
+    validateFd(fd);
+    const bytes = toBytes(data);
+    let n = bytes.length;
+    if (len !== undefined) {
+      validateInteger(len, 'len', 0, bytes.length);
+      n = len;
+    }
+    validateInteger(fileOffset, 'fileOffset', -1);
+    if (n === 0) return;
+    const core = this.#core;
+    const op = core.acquire(OP_KINDS.write, undefined);
+    const t = core.tmpl;
+    t[0] = OPCODES.WRITE;
+    t[1] = fd;
+    setU64(t, 2, fileOffset);
+    t[6] = n;
+    op.pin0 = bytes;
+    op.resolve = noop;
+    op.reject = noop;
+    core.submit(op, bytes);
+  }
+
+  /** Fire-and-forget close(fd). */
+  closeAsync(fd: number): void {
+    validateFd(fd);
+    const core = this.#core;
+    const op = core.acquire(OP_KINDS.close, undefined);
+    const t = core.tmpl;
+    t[0] = OPCODES.CLOSE;
+    t[1] = fd;
+    op.resolve = noop;
+    op.reject = noop;
+    core.submit(op);
+  }
+
+  /**
+   * File status (IORING_OP_STATX, io_uring_prep_statx(3)). `dirfd` may be
+   * AT_FDCWD; with AT_EMPTY_PATH and path '' it stats dirfd itself.
+   */
+  async statx(dirfd: number, path: string | Uint8Array, flags = 0, mask = 0xfff): Promise<Statx> {
+    validateInt32(dirfd, 'dirfd');
+    const bytes = encodePath(path);
+    validateInt32(flags, 'flags');
+    validateInt32(mask, 'mask');
+    const core = this.#core;
+    const scope = core.enterScope();
+    const op = core.acquire(OP_KINDS.statx, scope);
+    const out = Buffer.alloc(L.statxSize!);
+    const t = core.tmpl;
+    t[0] = OPCODES.STATX;
+    t[1] = dirfd;
+    t[6] = mask;
+    t[7] = flags;
+    op.pin0 = bytes;
+    op.pin1 = out;
+    try {
+      await core.promise(op, bytes, out);
+    } catch (e) {
+      if (e instanceof UMError && path !== '') e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
+      throw e;
+    }
+    return parseStatx(out);
+  }
+
+  /** fsync(2) / fdatasync(2) through the ring (IORING_OP_FSYNC). */
+  fsync(fd: number, opts: { datasync?: boolean } = {}): Promise<void> {
+    const core = this.#core;
+    try {
+      validateFd(fd);
+      const scope = core.enterScope();
+      const op = core.acquire(OP_KINDS.fsync, scope);
+      const t = core.tmpl;
+      t[0] = OPCODES.FSYNC;
+      t[1] = fd;
+      t[7] = opts?.datasync ? 1 : 0;
+      op.map = mapVoid;
+      return core.promise(op);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal the engine, for the other modules of this package. */
+  get _core(): Core {
+    return this.#core;
+  }
+}
+
+/** makedev(3) for the numbers fs.Stats reports. */
+function makedev(major: number, minor: number): number {
+  return (major & 0xfff) * 256 + (minor & 0xff) + Math.floor(minor / 256) * 1048576 + Math.floor(major / 4096) * 2 ** 44;
+}
+
+function ts(buf: Buffer, off: number): number {
+  return Number(buf.readBigInt64LE(off)) * 1000 + buf.readUInt32LE(off + 8) / 1e6;
+}
+
+function parseStatx(b: Buffer): Statx {
+  return {
+    dev: makedev(b.readUInt32LE(L.statx_dev_major!), b.readUInt32LE(L.statx_dev_minor!)),
+    ino: Number(b.readBigUInt64LE(L.statx_ino!)),
+    mode: b.readUInt16LE(L.statx_mode!),
+    nlink: b.readUInt32LE(L.statx_nlink!),
+    uid: b.readUInt32LE(L.statx_uid!),
+    gid: b.readUInt32LE(L.statx_gid!),
+    rdev: makedev(b.readUInt32LE(L.statx_rdev_major!), b.readUInt32LE(L.statx_rdev_minor!)),
+    size: Number(b.readBigUInt64LE(L.statx_size!)),
+    blksize: b.readUInt32LE(L.statx_blksize!),
+    blocks: Number(b.readBigUInt64LE(L.statx_blocks!)),
+    atime: ts(b, L.statx_atime!),
+    btime: ts(b, L.statx_btime!),
+    ctime: ts(b, L.statx_ctime!),
+    mtime: ts(b, L.statx_mtime!),
+  };
+}
+
+/** Alias: `UM === UringMachine`. */
+export const UM = UringMachine;

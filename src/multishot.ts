@@ -1,0 +1,172 @@
+/**
+ * Multishot ops as async iterators. One kernel op produces many CQEs; the
+ * iterator queues what arrives while the loop body runs, parks the fiber
+ * when nothing is queued, restarts the op when the kernel ends it early
+ * (the subclass decides when that is), and cancels it on break, return,
+ * an exception in the body, or cancellation of the waiting fiber. The loop
+ * never exits before the op's final CQE: `next()` and `return()` wait for it.
+ * @internal
+ */
+import type { Core } from './core.js';
+import type { ParkWait } from './fiber.js';
+import { NONE, type MultishotListener, type Op } from './op.js';
+
+export const ECANCELED = 125;
+
+export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, MultishotListener {
+  protected readonly core: Core;
+  #queue: T[] = [];
+  #op: Op | null = null;
+  #waiter: ParkWait | null = null;
+  #finalWaiters: (() => void)[] = [];
+  #error: unknown = NONE;
+  #ended = false;
+  /** Error to raise once the op's final CQE arrives (the waiter was cancelled). */
+  #pendingCancel: unknown = NONE;
+
+  constructor(core: Core) {
+    this.core = core;
+  }
+
+  /** Submit a fresh kernel op with `this` as listener; return it. */
+  protected abstract start(): Op;
+  /** Turn a CQE into an item, or undefined to skip it. Throw to end with an error. */
+  protected abstract item(res: number, flags: number): T | undefined;
+  /** The op ended without cancel: true to restart it (e.g. ENOBUFS), false to end. */
+  protected restartOn(res: number): boolean {
+    void res;
+    return false;
+  }
+  /** A final CQE with a result >= 0 may carry one last item (e.g. data before EOF). */
+  protected finalItem(res: number, flags: number): T | undefined {
+    void res;
+    void flags;
+    return undefined;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  shot(res: number, flags: number): void {
+    try {
+      const v = this.item(res, flags);
+      if (v !== undefined) this.#push(v);
+    } catch (e) {
+      this.#error = e;
+      if (this.#op) this.core.cancelOp(this.#op, NONE);
+      this.#wake();
+    }
+  }
+
+  final(res: number, flags: number, cancelError: unknown): void {
+    this.#op = null;
+    const waiters = this.#finalWaiters;
+    this.#finalWaiters = [];
+    for (const w of waiters) w();
+    if (this.#pendingCancel !== NONE) {
+      const e = this.#pendingCancel;
+      this.#pendingCancel = NONE;
+      this.#ended = true;
+      const w = this.#waiter;
+      this.#waiter = null;
+      w?.fail(e);
+      return;
+    }
+    if (cancelError !== NONE || this.#ended) {
+      this.#ended = true;
+      this.#wake();
+      return;
+    }
+    try {
+      if (res >= 0) {
+        const v = this.finalItem(res, flags);
+        if (v !== undefined) this.#push(v);
+      }
+      if (this.restartOn(res)) {
+        this.#op = this.start();
+        return;
+      }
+      if (res < 0 && res !== -ECANCELED) this.#error = this.error(res);
+    } catch (e) {
+      this.#error = e;
+    }
+    this.#ended = true;
+    this.#wake();
+  }
+
+  protected abstract error(res: number): unknown;
+
+  #push(v: T): void {
+    const w = this.#waiter;
+    if (w !== null) {
+      this.#waiter = null;
+      w.wake({ value: v, done: false });
+    } else this.#queue.push(v);
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    if (w === null) return;
+    this.#waiter = null;
+    if (this.#queue.length > 0) w.wake({ value: this.#queue.shift()!, done: false });
+    else if (this.#error !== NONE) {
+      const e = this.#error;
+      this.#error = NONE;
+      w.fail(e);
+    } else w.wake({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#queue.length > 0) return Promise.resolve({ value: this.#queue.shift()!, done: false });
+    if (this.#error !== NONE) {
+      const e = this.#error;
+      this.#error = NONE;
+      this.#ended = true;
+      return this.#afterFinal().then(() => Promise.reject(e));
+    }
+    if (this.#ended) return this.#afterFinal().then(() => ({ value: undefined, done: true }) as IteratorResult<T>);
+    let scope;
+    try {
+      scope = this.core.enterScope();
+      if (this.#op === null) this.#op = this.start();
+    } catch (e) {
+      this.#ended = true;
+      return Promise.reject(e);
+    }
+    const w = this.core.newWait();
+    w.onCancel = (_w, error) => {
+      // Cancel the kernel op and fail the waiter only at its final CQE, so
+      // the loop exits after the kernel is done with the op's buffers.
+      this.#waiter = null;
+      w.settled = false;
+      if (this.#op !== null) {
+        this.#pendingCancel = error;
+        this.#waiter = w;
+        this.core.cancelOp(this.#op, error);
+        return true;
+      }
+      return false;
+    };
+    this.#waiter = w;
+    return this.core.park(w, scope);
+  }
+
+  /** Resolves once no kernel op of this iterator is in flight. */
+  #afterFinal(): Promise<void> {
+    if (this.#op === null) return Promise.resolve();
+    return new Promise((r) => this.#finalWaiters.push(r));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#ended = true;
+    this.#queue.length = 0;
+    const op = this.#op;
+    if (op !== null) this.core.cancelOp(op, NONE);
+    return this.#afterFinal().then(() => ({ value: undefined, done: true }) as IteratorResult<T>);
+  }
+
+  throw(e?: unknown): Promise<IteratorResult<T>> {
+    return this.return().then(() => Promise.reject(e));
+  }
+}

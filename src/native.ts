@@ -1,0 +1,73 @@
+/**
+ * The only importer of the native addon: loads `build/Release/um.node` and
+ * gives it types. Everything else talks to the kernel through this module.
+ * @internal
+ */
+import { createRequire } from 'node:module';
+
+/** The SQE template protocol: see native/js_machine.c. */
+export interface NativeRing {
+  prep(a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): number;
+  flush(getevents: boolean): number;
+  wait(min: number, timeoutMs: number): number;
+  submit(): number;
+  setActive(on: boolean): void;
+  wakeup(): void;
+  probe(): Uint8Array;
+  info(): RingInfo;
+  close(): void;
+}
+
+export interface RingInfo {
+  fd: number;
+  eventFd: number;
+  sqEntries: number;
+  cqEntries: number;
+  setupFlags: number;
+  features: number;
+  sqReady: number;
+  cqOverflow: number;
+}
+
+export interface NativeAddon {
+  Ring: new (
+    entries: number,
+    sqpollIdleMs: number,
+    template: Int32Array,
+    cqes: Int32Array,
+    wake: () => void,
+  ) => NativeRing;
+  pipe(): [number, number] | number;
+  socketpair(domain: number, type: number, protocol: number): [number, number] | number;
+  kernelVersion(): number;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, sig: number): number;
+  ioNonblock(fd: number): number;
+  setNonblock(fd: number, on: boolean): number;
+  closeSync(fd: number): number;
+  fillIovecs(out: Uint8Array, bufs: Uint8Array[], skip: number, max: number): number;
+  constants: Record<string, number>;
+  layout: Record<string, number>;
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): NativeAddon {
+  const candidates = ['../build/Release/um.node', '../build/Debug/um.node'];
+  let lastError: unknown;
+  for (const path of candidates) {
+    try {
+      return require(path) as NativeAddon;
+    } catch (e) {
+      lastError = e;
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    }
+  }
+  throw new Error(
+    'uringmachine: the native addon is not built (build/Release/um.node). ' +
+      'Run `npm install` (or `npm run build:native`) in the package folder.',
+    { cause: lastError },
+  );
+}
+
+export const native: NativeAddon = load();

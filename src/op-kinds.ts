@@ -1,0 +1,85 @@
+/**
+ * Op kinds as data: the io_uring opcode each API op submits, whether it is
+ * multishot, the kernel floor (major * 100 + minor) and the name used as
+ * `syscall` in errors. native/uring_abi.h states the same opcodes; a test
+ * keeps the two equal.
+ * @internal
+ */
+export const OPCODES = {
+  NOP: 0,
+  READV: 1,
+  WRITEV: 2,
+  FSYNC: 3,
+  POLL_ADD: 6,
+  POLL_REMOVE: 7,
+  SENDMSG: 9,
+  RECVMSG: 10,
+  TIMEOUT: 11,
+  TIMEOUT_REMOVE: 12,
+  ACCEPT: 13,
+  ASYNC_CANCEL: 14,
+  LINK_TIMEOUT: 15,
+  CONNECT: 16,
+  OPENAT: 18,
+  CLOSE: 19,
+  STATX: 21,
+  READ: 22,
+  WRITE: 23,
+  FADVISE: 24,
+  MADVISE: 25,
+  SEND: 26,
+  RECV: 27,
+  SPLICE: 30,
+  TEE: 33,
+  SHUTDOWN: 34,
+  RENAMEAT: 35,
+  UNLINKAT: 36,
+  MKDIRAT: 37,
+  SYMLINKAT: 38,
+  LINKAT: 39,
+  FSETXATTR: 41,
+  SETXATTR: 42,
+  FGETXATTR: 43,
+  GETXATTR: 44,
+  SOCKET: 45,
+  READ_MULTISHOT: 49,
+  WAITID: 50,
+  FUTEX_WAIT: 51,
+  FUTEX_WAKE: 52,
+  BIND: 56,
+  LISTEN: 57,
+} as const;
+
+export type OpcodeName = keyof typeof OPCODES;
+
+export interface OpKind {
+  readonly opcode: number;
+  readonly multishot: boolean;
+  /** Kernel floor, major * 100 + minor. */
+  readonly floor: number;
+  /** Name reported as `syscall` in a UMError. */
+  readonly syscall: string;
+  /** The op creates a file descriptor (closed if its fiber was cancelled). */
+  readonly createsFd: boolean;
+}
+
+function kind(opcode: number, syscall: string, floor: number, multishot = false, createsFd = false): OpKind {
+  return Object.freeze({ opcode, syscall, floor, multishot, createsFd });
+}
+
+export const OP_KINDS = {
+  nop: kind(OPCODES.NOP, 'nop', 501),
+  read: kind(OPCODES.READ, 'read', 506),
+  write: kind(OPCODES.WRITE, 'write', 506),
+  writev: kind(OPCODES.WRITEV, 'writev', 501),
+  readv: kind(OPCODES.READV, 'readv', 501),
+  fsync: kind(OPCODES.FSYNC, 'fsync', 501),
+  timeout: kind(OPCODES.TIMEOUT, 'timeout', 504),
+  timeoutMultishot: kind(OPCODES.TIMEOUT, 'timeout', 604, true),
+  cancel: kind(OPCODES.ASYNC_CANCEL, 'cancel', 505),
+  openat: kind(OPCODES.OPENAT, 'open', 506, false, true),
+  close: kind(OPCODES.CLOSE, 'close', 506),
+  statx: kind(OPCODES.STATX, 'statx', 506),
+} as const satisfies Record<string, OpKind>;
+
+export type OpKindName = keyof typeof OP_KINDS;
