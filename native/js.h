@@ -48,6 +48,8 @@ typedef struct js_ring {
   napi_ref tmpl_ref;
   napi_ref cqes_ref;
   napi_ref wake_ref;  /* JS function called when the eventfd fires */
+  napi_ref sqes_ab_ref;   /* weak: external ArrayBuffer over the SQE array */
+  napi_ref sqring_ab_ref; /* weak: external ArrayBuffer over the SQ ring header */
   napi_async_context async_ctx;
   uv_poll_t *poll;    /* heap: outlives us until its close callback */
 } js_ring;

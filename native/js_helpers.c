@@ -127,6 +127,25 @@ static napi_value h_fill_iovecs(napi_env env, napi_callback_info info) {
   return js_int(env, count);
 }
 
+/* addressOf(view): the address of the first byte of view's ArrayBuffer, as a
+ * number (user-space addresses fit in 53 bits). Asking V8 for the buffer
+ * moves an on-heap typed array's contents off-heap first, so the address is
+ * stable for the life of the (non-detached) buffer; JS caches it per
+ * ArrayBuffer. */
+static napi_value h_address_of(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  void *data;
+  size_t len, off;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, &off) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "addressOf takes a typed array");
+    return NULL;
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)((uintptr_t)data - off), &out));
+  return out;
+}
+
 napi_status js_helpers_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"pipe", NULL, h_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -137,6 +156,7 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"ioNonblock", NULL, h_io_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNonblock", NULL, h_set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fillIovecs", NULL, h_fill_iovecs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addressOf", NULL, h_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);

@@ -3,10 +3,11 @@
  *
  * class Ring {
  *   constructor(entries, sqpollIdleMs, template: Int32Array(16), cqes: Int32Array, wake: () => void)
- *   prep(a?, b?, c?): number     copy the template into a fresh SQE; patch in buffer addresses
- *   flush(getevents): number     submit, run task work, copy CQEs out; count or -errno
- *   wait(min, timeoutMs): number block for completions (close() only), copy them out
- *   submit(): number             submit without reaping
+ *   map(): object                the SQE array and SQ ring header as external ArrayBuffers
+ *   flush(tail, getevents): number   publish SQEs up to tail, submit, run task work,
+ *                                copy CQEs out; count or -errno
+ *   wait(tail, min, timeoutMs): number block for completions (close() only), copy them out
+ *   submit(tail): number         submit without reaping
  *   setActive(bool)              keep-alive switch (js_loop.c)
  *   wakeup()                     signal the eventfd
  *   probe(): Uint8Array          opcode support, index = opcode
@@ -14,12 +15,13 @@
  *   close()
  * }
  *
- * The template protocol: JS writes the SQE fields it needs into a 64-byte
- * Int32Array laid out exactly as struct io_uring_sqe. prep() copies it into
- * the next SQE and zeroes the template. Where a buffer is passed, the
- * template's field holds a byte offset into it and prep() adds the buffer's
- * address: a -> sqe.addr, b -> sqe.off (addr2), c -> sqe.addr3. The buffers
- * themselves are pinned by the TS Op until the final CQE (src/op.ts).
+ * Submission without a native call per op: JS fills SQEs directly in the
+ * mmapped SQE array (exposed by map() as an external ArrayBuffer, detached
+ * on close) and counts its own tail; flush/submit/wait receive that tail and
+ * publish it with a store-release before entering the kernel. Buffer
+ * addresses come from addressOf() (js_helpers.c), cached per ArrayBuffer in
+ * JS. The buffers themselves are pinned by the TS Op until the final CQE
+ * (src/op.ts).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,27 +68,21 @@ static void throw_errno(napi_env env, int err, const char *syscall) {
   napi_throw(env, e);
 }
 
-/* Address of a typed array's first byte (already past its byteOffset), or
- * NULL if v is null/undefined. V8 moves an on-heap typed array's contents
- * off-heap when its buffer is first asked for, so the address is stable. */
-static int view_addr(napi_env env, napi_value v, uint8_t **out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_undefined || t == napi_null) {
-    *out = NULL;
-    return 0;
-  }
-  void *data = NULL;
-  size_t length = 0;
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) return -EINVAL;
-  *out = data;
-  return 1;
+static void detach_ref(napi_env env, napi_ref *ref) {
+  if (!*ref) return;
+  napi_value v = NULL;
+  if (napi_get_reference_value(env, *ref, &v) == napi_ok && v) napi_detach_arraybuffer(env, v);
+  napi_delete_reference(env, *ref);
+  *ref = NULL;
 }
 
 static void ring_close(js_ring *r) {
   if (r->closed) return;
   r->closed = 1;
+  /* JS must never touch the mapping after it is gone: detached buffers
+   * read as empty. */
+  detach_ref(r->env, &r->sqes_ab_ref);
+  detach_ref(r->env, &r->sqring_ab_ref);
   js_loop_close(r);
   um_ring_exit(&r->ring);
 }
@@ -101,9 +97,13 @@ static void ring_finalize(napi_env env, void *data, void *hint) {
   if (r->tmpl_ref) napi_delete_reference(env, r->tmpl_ref);
   if (r->cqes_ref) napi_delete_reference(env, r->cqes_ref);
   if (r->wake_ref) napi_delete_reference(env, r->wake_ref);
+  if (r->sqes_ab_ref) napi_delete_reference(env, r->sqes_ab_ref);
+  if (r->sqring_ab_ref) napi_delete_reference(env, r->sqring_ab_ref);
   if (r->async_ctx) napi_async_destroy(env, r->async_ctx);
   free(r);
 }
+
+static void set_int(napi_env env, napi_value obj, const char *name, int64_t v);
 
 static js_ring *unwrap(napi_env env, napi_value self) {
   js_ring *r = NULL;
@@ -181,40 +181,58 @@ static napi_value ring_new(napi_env env, napi_callback_info info) {
   return self;
 }
 
-static napi_value ring_prep(napi_env env, napi_callback_info info) {
-  JS_ARGS(env, info, 3);
+/* JS owns the SQE tail between native calls; take it before entering. */
+static void take_tail(napi_env env, js_ring *r, napi_value v) {
+  uint32_t tail;
+  if (napi_get_value_uint32(env, v, &tail) == napi_ok) r->ring.sqe_tail = tail;
+}
+
+static napi_value ring_map(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
   js_ring *r = unwrap(env, self);
   if (!r) return NULL;
-  if (r->closed) return js_int(env, -EBADF);
-  uint8_t *a = NULL, *b = NULL, *c = NULL;
-  if ((argc > 0 && view_addr(env, argv[0], &a) < 0) || (argc > 1 && view_addr(env, argv[1], &b) < 0) ||
-      (argc > 2 && view_addr(env, argv[2], &c) < 0)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "prep buffers must be typed arrays");
+  if (r->closed) {
+    throw_errno(env, EBADF, "io_uring_map");
     return NULL;
   }
-  struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
-  if (!sqe) {
-    /* SQ full: submit what is queued (no wait) and try again. */
-    int ret = um_ring_submit(&r->ring);
-    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return js_int(env, ret);
-    sqe = um_ring_get_sqe(&r->ring);
-    if (!sqe) return js_int(env, -EBUSY);
+  napi_value obj, sqes = NULL, sqring = NULL;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  /* The same buffers for every call while they live. */
+  if (r->sqes_ab_ref) napi_get_reference_value(env, r->sqes_ab_ref, &sqes);
+  if (r->sqring_ab_ref) napi_get_reference_value(env, r->sqring_ab_ref, &sqring);
+  if (!sqes || !sqring) {
+    /* No finalizer: the memory belongs to the ring mapping, and close()
+     * detaches these buffers before unmapping it. */
+    NAPI_CALL(env, napi_create_external_arraybuffer(env, r->ring.sqes, r->ring.sq_entries * sizeof(struct um_sqe),
+                                                    NULL, NULL, &sqes));
+    NAPI_CALL(env, napi_create_external_arraybuffer(env, r->ring.sq_ring_ptr, r->ring.sq_ring_size, NULL, NULL,
+                                                    &sqring));
+    if (r->sqes_ab_ref) napi_delete_reference(env, r->sqes_ab_ref);
+    if (r->sqring_ab_ref) napi_delete_reference(env, r->sqring_ab_ref);
+    NAPI_CALL(env, napi_create_reference(env, sqes, 0, &r->sqes_ab_ref));
+    NAPI_CALL(env, napi_create_reference(env, sqring, 0, &r->sqring_ab_ref));
   }
-  memcpy(sqe, r->tmpl, sizeof(*sqe));
-  memset(r->tmpl, 0, sizeof(*sqe));
-  if (a) sqe->addr += (uint64_t)(uintptr_t)a;
-  if (b) sqe->off += (uint64_t)(uintptr_t)b;
-  if (c) sqe->addr3 += (uint64_t)(uintptr_t)c;
-  return js_int(env, 0);
+  napi_set_named_property(env, obj, "sqes", sqes);
+  napi_set_named_property(env, obj, "sqRing", sqring);
+  set_int(env, obj, "sqHead", (char *)r->ring.sq_head - (char *)r->ring.sq_ring_ptr);
+  set_int(env, obj, "sqFlags", (char *)r->ring.sq_flags - (char *)r->ring.sq_ring_ptr);
+  set_int(env, obj, "cqFlags", r->ring.cq_flags ? (char *)r->ring.cq_flags - (char *)r->ring.sq_ring_ptr : -1);
+  set_int(env, obj, "cqHead", (char *)r->ring.cq_head - (char *)r->ring.sq_ring_ptr);
+  set_int(env, obj, "cqTail", (char *)r->ring.cq_tail - (char *)r->ring.sq_ring_ptr);
+  set_int(env, obj, "sqMask", r->ring.sq_mask);
+  set_int(env, obj, "sqEntries", r->ring.sq_entries);
+  set_int(env, obj, "tail", r->ring.sqe_tail);
+  return obj;
 }
 
 static napi_value ring_flush(napi_env env, napi_callback_info info) {
-  JS_ARGS(env, info, 1);
+  JS_ARGS(env, info, 2);
   js_ring *r = unwrap(env, self);
   if (!r) return NULL;
   if (r->closed) return js_int(env, -EBADF);
+  if (argc > 0) take_tail(env, r, argv[0]);
   bool getevents = false;
-  if (argc > 0) napi_get_value_bool(env, argv[0], &getevents);
+  if (argc > 1) napi_get_value_bool(env, argv[1], &getevents);
   unsigned sq = um_ring_sq_ready(&r->ring);
   int need = um_ring_needs_enter(&r->ring);
   if (sq || need || getevents) {
@@ -226,12 +244,13 @@ static napi_value ring_flush(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_wait(napi_env env, napi_callback_info info) {
-  JS_ARGS(env, info, 2);
+  JS_ARGS(env, info, 3);
   js_ring *r = unwrap(env, self);
   if (!r) return NULL;
   if (r->closed) return js_int(env, -EBADF);
-  int32_t min = argc > 0 ? js_to_i32(env, argv[0], 1) : 1;
-  int64_t timeout = argc > 1 ? js_to_i64(env, argv[1], -1) : -1;
+  if (argc > 0) take_tail(env, r, argv[0]);
+  int32_t min = argc > 1 ? js_to_i32(env, argv[1], 1) : 1;
+  int64_t timeout = argc > 2 ? js_to_i64(env, argv[2], -1) : -1;
   unsigned ready = um_ring_cq_ready(&r->ring);
   if (ready < (unsigned)min) {
     int ret = um_ring_enter(&r->ring, (unsigned)min - ready, 1, timeout);
@@ -241,10 +260,11 @@ static napi_value ring_wait(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_submit(napi_env env, napi_callback_info info) {
-  JS_ARGS(env, info, 0);
+  JS_ARGS(env, info, 1);
   js_ring *r = unwrap(env, self);
   if (!r) return NULL;
   if (r->closed) return js_int(env, -EBADF);
+  if (argc > 0) take_tail(env, r, argv[0]);
   return js_int(env, um_ring_submit(&r->ring));
 }
 
@@ -318,7 +338,7 @@ static napi_value ring_close_js(napi_env env, napi_callback_info info) {
 
 napi_status js_machine_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
-      {"prep", NULL, ring_prep, NULL, NULL, NULL, napi_default_method, NULL},
+      {"map", NULL, ring_map, NULL, NULL, NULL, napi_default_method, NULL},
       {"flush", NULL, ring_flush, NULL, NULL, NULL, napi_default_method, NULL},
       {"wait", NULL, ring_wait, NULL, NULL, NULL, napi_default_method, NULL},
       {"submit", NULL, ring_submit, NULL, NULL, NULL, napi_default_method, NULL},

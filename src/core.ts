@@ -44,6 +44,22 @@ const graveyard: unknown[] = [];
 /** The fiber/scope context of running code. */
 export const als = new AsyncLocalStorage<Scope>();
 
+/** Base address of each ArrayBuffer handed to the kernel (stable while not detached). */
+const addresses = new WeakMap<ArrayBufferLike, number>();
+
+/** Add view's address to the u64 template field at words i, i+1. */
+function addAddress(t: Int32Array, i: number, view: ArrayBufferView): void {
+  const ab = view.buffer;
+  let base = addresses.get(ab);
+  if (base === undefined) {
+    base = native.addressOf(view);
+    addresses.set(ab, base);
+  }
+  const v = (t[i]! >>> 0) + (t[i + 1]! >>> 0) * 4294967296 + base + view.byteOffset;
+  t[i] = v % 4294967296 | 0;
+  t[i + 1] = (v / 4294967296) | 0;
+}
+
 let executorOp: Op;
 function opExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
   executorOp.resolve = resolve;
@@ -69,6 +85,16 @@ export class Core implements Scheduler {
   readonly probe: Uint8Array;
   readonly runq = new RunQueue();
   readonly fibers = new Set<Fiber>();
+
+  /** The mmapped SQE array (16 x int32 per SQE) and the kernel's SQ head. */
+  readonly #sqes: Int32Array;
+  readonly #sqHead: Uint32Array;
+  readonly #sqMask: number;
+  readonly #sqEntries: number;
+  /** SQEs filled by us; published to the kernel by the next native enter. */
+  tail: number;
+  /** The kernel's SQ head as last read: it only moves forward, so a stale value is safe. */
+  #headSeen = 0;
 
   #ops: Op[] = [];
   #free: number[] = [];
@@ -116,6 +142,13 @@ export class Core implements Scheduler {
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, onWake);
     const info = this.ring.info();
     this.size = info.sqEntries;
+    const map = this.ring.map();
+    this.#sqes = new Int32Array(map.sqes);
+    this.#sqHead = new Uint32Array(map.sqRing, map.sqHead, 1);
+    this.#sqMask = map.sqMask;
+    this.#sqEntries = map.sqEntries;
+    this.tail = map.tail;
+    this.#headSeen = Atomics.load(this.#sqHead, 0);
     this.probe = this.ring.probe();
     this.adaptive = opts.maxSwitches === 'adaptive';
     this.maxSwitches = this.adaptive ? 64 : (opts.maxSwitches as number);
@@ -196,24 +229,21 @@ export class Core implements Scheduler {
    * buffers' addresses patched in, and schedule the submit.
    */
   submit(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): void {
+    const t = this.tmpl;
     if (this.closed) {
-      this.tmpl.fill(0);
+      t.fill(0);
       this.#release(op);
       throw new MachineClosedError();
     }
-    const t = this.tmpl;
     t[8] = op.id;
     t[9] = 0;
-    let ret = this.ring.prep(a, b, c);
-    if (ret === -EBUSY) {
-      // SQ full and the kernel would not take more: reap, then retry once.
-      this.reap();
-      ret = this.ring.prep(a, b, c);
-    }
-    if (ret < 0) {
-      this.tmpl.fill(0);
+    if (a) addAddress(t, 4, a);
+    if (b) addAddress(t, 2, b);
+    if (c) addAddress(t, 12, c);
+    if (!this.#push()) {
+      t.fill(0);
       this.#release(op);
-      throw new UMError(ret, op.kind!.syscall);
+      throw new UMError(-EBUSY, op.kind!.syscall);
     }
     this.pending++;
     this.totalOps++;
@@ -222,6 +252,39 @@ export class Core implements Scheduler {
       this.ring.setActive(true);
     }
     this.#scheduleFlush();
+  }
+
+  /**
+   * Copy the template into the next SQE slot of the mapped SQ and zero it.
+   * When the SQ is full, submit (and, if the kernel still holds every slot,
+   * reap) first. Returns false only if no slot could be had.
+   */
+  #push(): boolean {
+    const tail = this.tail;
+    if (((tail - this.#headSeen) >>> 0) >= this.#sqEntries && !this.#makeRoom()) return false;
+    // A plain copy loop: 2-3x faster than TypedArray#set + fill for 16 words.
+    const q = this.#sqes;
+    const t = this.tmpl;
+    const o = (tail & this.#sqMask) << 4;
+    for (let i = 0; i < 16; i++) {
+      q[o + i] = t[i]!;
+      t[i] = 0;
+    }
+    this.tail = (tail + 1) >>> 0;
+    return true;
+  }
+
+  /** The SQ looked full: re-read the kernel's head, submit, reap if need be. */
+  #makeRoom(): boolean {
+    const full = (): boolean => {
+      this.#headSeen = Atomics.load(this.#sqHead, 0);
+      return ((this.tail - this.#headSeen) >>> 0) >= this.#sqEntries;
+    };
+    if (!full()) return true;
+    this.ring.submit(this.tail);
+    if (!full()) return true;
+    this.reap();
+    return !full();
   }
 
   /** Submit `op` and return a promise for its result. */
@@ -253,14 +316,9 @@ export class Core implements Scheduler {
     t[1] = -1;
     t[4] = op.id; // addr = target user_data (low word; high word 0)
     t[9] = TAG_INTERNAL;
-    if (this.ring.prep() === -EBUSY) {
-      this.reap();
+    if (!this.#push()) {
       t.fill(0);
-      t[0] = OPCODES.ASYNC_CANCEL;
-      t[1] = -1;
-      t[4] = op.id;
-      t[9] = TAG_INTERNAL;
-      if (this.ring.prep() < 0) return; // the op's own completion still settles it
+      return; // no SQ slot at all: the op's own completion still settles it
     }
     this.transient++;
     this.#scheduleFlush();
@@ -270,7 +328,7 @@ export class Core implements Scheduler {
   reap(): number {
     let total = 0;
     for (;;) {
-      const n = this.ring.flush(false);
+      const n = this.ring.flush(this.tail, false);
       if (n <= 0) break;
       this.#process(n);
       total += n;
@@ -465,10 +523,10 @@ export class Core implements Scheduler {
       t[1] = -1;
       t[7] = CANCEL_ANY | CANCEL_ALL;
       t[9] = TAG_INTERNAL;
-      if (this.ring.prep() === 0) this.transient++;
+      if (this.#push()) this.transient++;
       const deadline = Date.now() + 5000;
       while (this.pending > 0 && Date.now() < deadline) {
-        const n = this.ring.wait(1, 100);
+        const n = this.ring.wait(this.tail, 1, 100);
         if (n < 0) break;
         if (n > 0) this.#process(n);
       }

@@ -220,7 +220,7 @@ export class UringMachine {
   /** Submit prepared SQEs now; returns how many the kernel took. */
   submit(): number {
     if (this.#core.closed) return 0;
-    return check(this.#core.ring.submit(), 'io_uring_enter');
+    return check(this.#core.ring.submit(this.#core.tail), 'io_uring_enter');
   }
 
   /** Wake the machine's event-loop watcher (signals its eventfd). */

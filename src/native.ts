@@ -5,17 +5,28 @@
  */
 import { createRequire } from 'node:module';
 
-/** The SQE template protocol: see native/js_machine.c. */
+/** The ring as the binding exposes it: see native/js_machine.c. */
 export interface NativeRing {
-  prep(a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): number;
-  flush(getevents: boolean): number;
-  wait(min: number, timeoutMs: number): number;
-  submit(): number;
+  map(): RingMap;
+  flush(tail: number, getevents: boolean): number;
+  wait(tail: number, min: number, timeoutMs: number): number;
+  submit(tail: number): number;
   setActive(on: boolean): void;
   wakeup(): void;
   probe(): Uint8Array;
   info(): RingInfo;
   close(): void;
+}
+
+/** The SQE array and SQ ring header, mapped for JS (detached on close). */
+export interface RingMap {
+  sqes: ArrayBuffer;
+  sqRing: ArrayBuffer;
+  sqHead: number;
+  sqFlags: number;
+  sqMask: number;
+  sqEntries: number;
+  tail: number;
 }
 
 export interface RingInfo {
@@ -45,6 +56,7 @@ export interface NativeAddon {
   ioNonblock(fd: number): number;
   setNonblock(fd: number, on: boolean): number;
   closeSync(fd: number): number;
+  addressOf(view: ArrayBufferView): number;
   fillIovecs(out: Uint8Array, bufs: Uint8Array[], skip: number, max: number): number;
   constants: Record<string, number>;
   layout: Record<string, number>;
