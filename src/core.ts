@@ -37,6 +37,9 @@ const CHAIN_LIMIT = 64;
 const CANCEL_ANY = 1 << 2;
 const CANCEL_ALL = 1 << 0;
 const TIMEOUT_MULTISHOT = 1 << 6;
+const CQ_EVENTFD_DISABLED = 1 << 0;
+const SQ_CQ_OVERFLOW = 1 << 1;
+const SQ_TASKRUN = 1 << 2;
 
 /** Buffers pinned by ops the kernel did not finish before their ring was closed. */
 const graveyard: unknown[] = [];
@@ -95,6 +98,12 @@ export class Core implements Scheduler {
   tail: number;
   /** The kernel's SQ head as last read: it only moves forward, so a stale value is safe. */
   #headSeen = 0;
+  /** sq_flags, cq_flags, CQ head and tail words of the mapped ring (eventfd switch). */
+  readonly #sqFlags: Uint32Array;
+  readonly #cqFlags: Uint32Array | null;
+  readonly #cqHead: Uint32Array;
+  readonly #cqTail: Uint32Array;
+  #eventfdOff = false;
 
   #ops: Op[] = [];
   #free: number[] = [];
@@ -149,6 +158,12 @@ export class Core implements Scheduler {
     this.#sqEntries = map.sqEntries;
     this.tail = map.tail;
     this.#headSeen = Atomics.load(this.#sqHead, 0);
+    this.#sqFlags = new Uint32Array(map.sqRing, map.sqFlags, 1);
+    this.#cqHead = new Uint32Array(map.sqRing, map.cqHead, 1);
+    this.#cqTail = new Uint32Array(map.sqRing, map.cqTail, 1);
+    // The eventfd switch relies on the lock-prefixed RMW ordering of x86-64
+    // on both sides (see #eventfdOn); elsewhere the eventfd just stays on.
+    this.#cqFlags = map.cqFlags > 0 && process.arch === 'x64' ? new Uint32Array(map.sqRing, map.cqFlags, 1) : null;
     this.probe = this.ring.probe();
     this.adaptive = opts.maxSwitches === 'adaptive';
     this.maxSwitches = this.adaptive ? 64 : (opts.maxSwitches as number);
@@ -164,6 +179,12 @@ export class Core implements Scheduler {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.closed) return;
     this.#flushScheduled = true;
+    // A turn is coming that will enter the kernel anyway: spare the kernel
+    // the eventfd signal (and libuv the wake-up) for every completion batch.
+    if (!this.#eventfdOff && this.#cqFlags !== null) {
+      Atomics.or(this.#cqFlags, 0, CQ_EVENTFD_DISABLED);
+      this.#eventfdOff = true;
+    }
     if (this.#chain < CHAIN_LIMIT) {
       this.#chain++;
       queueMicrotask(this.#flushTask);
@@ -186,11 +207,30 @@ export class Core implements Scheduler {
       else if (k === limit) this.maxSwitches = Math.min(4096, this.maxSwitches << 1);
     }
     if (this.runq.length > 0) this.#scheduleFlush();
+    else if (this.#eventfdOff && !this.#flushScheduled) this.#eventfdOn();
     if (this.pending === 0 && this.#active && !this.#idleCheckScheduled) {
       // Deactivate later, not now: a fiber resumed by this turn is likely to
       // issue its next op in a microtask, and ref/unref would thrash.
       this.#idleCheckScheduled = true;
       setImmediate(this.#idleCheck);
+    }
+  }
+
+  /**
+   * Re-enable eventfd notifications, then look for work that arrived while
+   * they were off: the kernel sets IORING_SQ_TASKRUN before it checks
+   * IORING_CQ_EVENTFD_DISABLED, we clear the flag before we check TASKRUN and
+   * the CQ, and both are locked RMWs/loads on x86-64, so one of the two sides
+   * sees the other: either the eventfd fires or we schedule a turn.
+   */
+  #eventfdOn(): void {
+    Atomics.and(this.#cqFlags!, 0, ~CQ_EVENTFD_DISABLED);
+    this.#eventfdOff = false;
+    if (
+      (Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0 ||
+      Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
+    ) {
+      this.#scheduleFlush();
     }
   }
 

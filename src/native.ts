@@ -24,6 +24,9 @@ export interface RingMap {
   sqRing: ArrayBuffer;
   sqHead: number;
   sqFlags: number;
+  cqFlags: number;
+  cqHead: number;
+  cqTail: number;
   sqMask: number;
   sqEntries: number;
   tail: number;
