@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: build the C contenders, then run every scenario in
- * bench/scenarios/ as its own process, one after the other, printing their
+ * `npm run bench`: build the C contenders, then run every benchmark in
+ * bench/micro/ and bench/scenarios/ as its own process, one after the other, printing their
  * Markdown tables. Env: BENCH (comma-separated scenario names to run),
  * BENCH_NODE (a node binary to run the scenarios with, e.g. Node 24), and
  * each scenario's own parameters (see the header of each file).
@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const scenarios = fileURLToPath(new URL('./scenarios/', import.meta.url));
+const dirs = ['micro', 'scenarios'].map((d) => fileURLToPath(new URL(`./${d}/`, import.meta.url)));
 const node = process.env.BENCH_NODE || process.execPath;
 const only = process.env.BENCH ? process.env.BENCH.split(',') : null;
 
@@ -22,10 +22,11 @@ if (existsSync(`${root}bench/c/build.sh`)) {
 const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
 console.log(`# uringmachine benchmarks\n\nnode ${version}, ${new Date().toISOString().slice(0, 10)}`);
 let failed = 0;
-for (const file of readdirSync(scenarios).filter((f) => f.endsWith('.js')).sort()) {
-  const name = file.replace(/\.js$/, '');
+const files = dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.js')).sort().map((f) => d + f) : []));
+for (const path of files) {
+  const name = path.split('/').pop()!.replace(/\.js$/, '');
   if (only && !only.includes(name)) continue;
-  const r = spawnSync(node, ['--expose-gc', `${scenarios}${file}`], { stdio: 'inherit', cwd: root });
+  const r = spawnSync(node, ['--expose-gc', path], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) {
     console.error(`scenario ${name} failed (exit ${r.status})`);
     failed++;

@@ -1,0 +1,52 @@
+/**
+ * Micro: the cost of one op round trip, and of AsyncLocalStorage.
+ *   - plain:  `await` of a resolved promise, outside any ALS context
+ *   - als:    the same loop inside AsyncLocalStorage.run() with a store set
+ *             (Node 20: promise hooks on every promise; Node 24:
+ *             AsyncContextFrame)
+ *   - op:     `await m.write(devnull, 1 byte)` in fibers: a full op round
+ *             trip through the machine and the kernel
+ * Env: FIBERS (64), N (5000).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { openSync } from 'node:fs';
+
+import { UringMachine } from 'uringmachine';
+
+const FIBERS = Number(process.env.FIBERS ?? 64);
+const N = Number(process.env.N ?? 5000);
+
+async function loop(): Promise<void> {
+  for (let i = 0; i < N; i++) await Promise.resolve();
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / (FIBERS * N);
+}
+
+const plain = await timeIt(() => Promise.all(Array.from({ length: FIBERS }, loop)));
+const als = new AsyncLocalStorage<object>();
+const inAls = await timeIt(() => als.run({}, () => Promise.all(Array.from({ length: FIBERS }, loop))));
+
+const m = new UringMachine();
+const fd = openSync('/dev/null', 'w');
+const one = Buffer.from('x');
+const op = await timeIt(async () => {
+  const fibers = Array.from({ length: FIBERS }, () =>
+    m.spin(async () => {
+      for (let i = 0; i < N; i++) await m.write(fd, one);
+    }),
+  );
+  await m.join(fibers);
+});
+m.close();
+
+console.log(`\n### micro/nop — ${FIBERS} fibers x ${N}, node ${process.version}\n`);
+console.log('| measure | ns per await/op |');
+console.log('|---|---:|');
+console.log(`| await resolved promise, no ALS | ${plain.toFixed(0)} |`);
+console.log(`| await resolved promise, inside ALS.run | ${inAls.toFixed(0)} |`);
+console.log(`| ALS tax per await | ${(inAls - plain).toFixed(0)} |`);
+console.log(`| op round trip: await m.write(/dev/null, 1 B) in fibers | ${op.toFixed(0)} |`);
