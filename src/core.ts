@@ -580,8 +580,16 @@ export class Core implements Scheduler {
     }
     this.closed = true;
     this.ring.close();
-    // Parked fibers (yield, join, ...) cannot be resumed by a closed machine.
-    for (const f of this.fibers) f.cancelWaits(null, err);
+    // Parked fibers (yield, join, ...) cannot be resumed by a closed machine;
+    // fibers not started yet end at their start, like terminated ones.
+    for (const f of this.fibers) {
+      if (!f.started) {
+        f.terminated = true;
+        f.scope.cancelled = true;
+        f.scope.error = err;
+      }
+      f.cancelWaits(null, err);
+    }
     while (this.runq.runOne()) this.totalSwitches++;
   }
 
