@@ -80,53 +80,6 @@ static napi_value h_close_sync(napi_env env, napi_callback_info info) {
   return js_int(env, close(js_to_i32(env, argv[0], -1)) < 0 ? -errno : 0);
 }
 
-/* fillIovecs(out: Uint8Array, bufs: Uint8Array[], skip: number, max: number): number
- * Writes struct iovec entries for bufs into out, skipping the first `skip`
- * bytes of the concatenation (the part a short write already wrote), at most
- * `max` entries. Returns the number of entries. The caller pins out and bufs
- * until the op's final CQE. */
-static napi_value h_fill_iovecs(napi_env env, napi_callback_info info) {
-  JS_ARGS(env, info, 4);
-  struct iov { void *base; size_t len; };
-  void *out_data;
-  size_t out_len;
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, argv[0], &type, &out_len, &out_data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "out must be a Uint8Array");
-    return NULL;
-  }
-  uint32_t n;
-  if (napi_get_array_length(env, argv[1], &n) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array");
-    return NULL;
-  }
-  int64_t skip = js_to_i64(env, argv[2], 0);
-  int32_t max = js_to_i32(env, argv[3], 1024);
-  struct iov *iov = out_data;
-  size_t cap = out_len / sizeof(struct iov);
-  int count = 0;
-  for (uint32_t i = 0; i < n && count < max && (size_t)count < cap; i++) {
-    napi_value el;
-    void *data;
-    size_t len;
-    if (napi_get_element(env, argv[1], i, &el) != napi_ok ||
-        napi_get_typedarray_info(env, el, &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "bufs must hold Uint8Arrays");
-      return NULL;
-    }
-    if (skip >= (int64_t)len) {
-      skip -= (int64_t)len;
-      continue;
-    }
-    iov[count].base = (char *)data + skip;
-    iov[count].len = len - (size_t)skip;
-    skip = 0;
-    if (iov[count].len) count++;
-  }
-  return js_int(env, count);
-}
-
 /* addressOf(view): the address of the first byte of view's ArrayBuffer, as a
  * number (user-space addresses fit in 53 bits). Asking V8 for the buffer
  * moves an on-heap typed array's contents off-heap first, so the address is
@@ -155,7 +108,6 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"pidfdSendSignal", NULL, h_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ioNonblock", NULL, h_io_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNonblock", NULL, h_set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"fillIovecs", NULL, h_fill_iovecs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, h_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -49,18 +49,56 @@ export const als = new AsyncLocalStorage<Scope>();
 
 /** Base address of each ArrayBuffer handed to the kernel (stable while not detached). */
 const addresses = new WeakMap<ArrayBufferLike, number>();
+let lastBuffer: ArrayBufferLike | null = null;
+let lastBase = 0;
 
-/** Add view's address to the u64 template field at words i, i+1. */
-function addAddress(t: Int32Array, i: number, view: ArrayBufferView): void {
+/** The address of view's first byte. */
+export function addressOf(view: ArrayBufferView): number {
   const ab = view.buffer;
+  if (ab === lastBuffer) return lastBase + view.byteOffset;
   let base = addresses.get(ab);
   if (base === undefined) {
     base = native.addressOf(view);
     addresses.set(ab, base);
   }
-  const v = (t[i]! >>> 0) + (t[i + 1]! >>> 0) * 4294967296 + base + view.byteOffset;
+  lastBuffer = ab;
+  lastBase = base;
+  return base + view.byteOffset;
+}
+
+/** Add view's address to the u64 template field at words i, i+1. */
+function addAddress(t: Int32Array, i: number, view: ArrayBufferView): void {
+  const v = (t[i]! >>> 0) + (t[i + 1]! >>> 0) * 4294967296 + addressOf(view);
   t[i] = v % 4294967296 | 0;
   t[i + 1] = (v / 4294967296) | 0;
+}
+
+/**
+ * Write struct iovec entries (u64 base, u64 len) for bufs into out, skipping
+ * the first `skip` bytes of their concatenation (what a short write already
+ * wrote), at most `max` entries. Returns the number written. The caller pins
+ * out and bufs until the op's final CQE.
+ */
+export function fillIovecs(out: Int32Array, bufs: readonly Uint8Array[], skip: number, max: number): number {
+  let n = 0;
+  for (let i = 0; i < bufs.length && n < max; i++) {
+    const b = bufs[i]!;
+    let len = b.length;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const base = addressOf(b) + skip;
+    len -= skip;
+    skip = 0;
+    const o = n << 2;
+    out[o] = base % 4294967296 | 0;
+    out[o + 1] = (base / 4294967296) | 0;
+    out[o + 2] = len | 0;
+    out[o + 3] = 0;
+    n++;
+  }
+  return n;
 }
 
 let executorOp: Op;

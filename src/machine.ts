@@ -5,7 +5,7 @@
  * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
  */
 import { AsyncOp } from './async-op.js';
-import { als, Core, type Metrics } from './core.js';
+import { als, Core, fillIovecs, type Metrics } from './core.js';
 import { NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
@@ -767,10 +767,10 @@ export class UringMachine {
     for (const b of list) total += b.length;
     if (total === 0) return 0;
     const core = this.#core;
-    const iov = new Uint8Array(16 * Math.min(list.length, 1024));
+    const iov = new Int32Array(4 * Math.min(list.length, 1024));
     let written = 0;
     while (written < total) {
-      const count = native.fillIovecs(iov, list, written, 1024);
+      const count = fillIovecs(iov, list, written, 1024);
       const scope = core.enterScope();
       const op = core.acquire(OP_KINDS.writev, scope);
       const t = core.tmpl;

@@ -60,7 +60,6 @@ export interface NativeAddon {
   setNonblock(fd: number, on: boolean): number;
   closeSync(fd: number): number;
   addressOf(view: ArrayBufferView): number;
-  fillIovecs(out: Uint8Array, bufs: Uint8Array[], skip: number, max: number): number;
   constants: Record<string, number>;
   layout: Record<string, number>;
 }

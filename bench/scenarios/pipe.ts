@@ -4,12 +4,13 @@
  * one process. Contenders, each run RUNS times (median reported):
  *   (a) uringmachine, one awaited m.write per chunk, m.read on the reader;
  *   (b) uringmachine, writes not awaited one by one: a buffered writer that
- *       merges queued chunks into one m.writev op (16 KiB high-water mark);
- *   (c) node:net sockets over the same kind of pipes (16 KiB high-water mark,
+ *       merges queued chunks into one m.writev op (HWM high-water mark);
+ *   (c) node:net sockets over the same kind of pipes (the same HWM,
  *       awaiting 'drain' when write() returns false);
  *   (d) bench/bin/pipe: C on the project's own ring layer, same op pattern
  *       as (a), no JavaScript.
- * Env: GROUPS (48), COUNT (10000), CHUNK (1024), RUNS (3).
+ * Env: GROUPS (48), COUNT (10000), CHUNK (1024), RUNS (3), HWM (65536: the
+ * pipe's capacity; node:net's default is 16384).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,7 +24,7 @@ const COUNT = Number(process.env.COUNT ?? 10000);
 const CHUNK = Number(process.env.CHUNK ?? 1024);
 const RUNS = Number(process.env.RUNS ?? 3);
 const READ_BUF = 65536;
-const HWM = 16384;
+const HWM = Number(process.env.HWM ?? 65536);
 
 const chunk = Buffer.alloc(CHUNK, 0x61);
 const total = COUNT * CHUNK;
@@ -63,35 +64,48 @@ async function umAwaited(): Promise<number> {
   return secs;
 }
 
-/** Merges chunks queued while a writev is in flight into the next writev. */
+/**
+ * Merges the chunks queued while a writev is in flight into the next writev.
+ * write() returns a promise only when HWM bytes are queued, resolved as soon
+ * as they are handed to a writev, so the writer refills while it is in flight.
+ */
 class BufferedWriter {
   #m: UringMachine;
   #fd: number;
   #queue: Uint8Array[] = [];
   #queued = 0;
-  #flushing: Promise<void> | null = null;
+  #loop: Promise<void> | null = null;
+  #drain: Promise<void> | null = null;
+  #resolveDrain: (() => void) | null = null;
   constructor(m: UringMachine, fd: number) {
     this.#m = m;
     this.#fd = fd;
   }
-  /** Queue a chunk; resolves at once below the high-water mark, else when drained. */
   write(b: Uint8Array): Promise<void> | undefined {
     this.#queue.push(b);
     this.#queued += b.length;
-    this.#flushing ??= this.#flush();
-    return this.#queued >= HWM ? this.#flushing : undefined;
+    this.#loop ??= this.#run();
+    if (this.#queued < HWM) return undefined;
+    return (this.#drain ??= new Promise((r) => (this.#resolveDrain = r)));
   }
-  async #flush(): Promise<void> {
+  async #run(): Promise<void> {
     while (this.#queue.length > 0) {
       const bufs = this.#queue;
       this.#queue = [];
       this.#queued = 0;
-      await this.#m.writev(this.#fd, bufs);
+      const written = this.#m.writev(this.#fd, bufs);
+      const resolve = this.#resolveDrain;
+      if (resolve) {
+        this.#resolveDrain = null;
+        this.#drain = null;
+        resolve();
+      }
+      await written;
     }
-    this.#flushing = null;
+    this.#loop = null;
   }
   async end(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#loop) await this.#loop;
   }
 }
 
@@ -139,7 +153,8 @@ async function nodeNet(): Promise<number> {
   const tasks: Promise<void>[] = [];
   const sockets: net.Socket[] = [];
   for (const [r, w] of pipes) {
-    const ws = new net.Socket({ fd: w, readable: false, writable: true });
+    // Socket options reach the Duplex constructor; @types/node omits this one.
+    const ws = new net.Socket({ fd: w, readable: false, writable: true, writableHighWaterMark: HWM } as net.SocketConstructorOpts);
     const rs = new net.Socket({ fd: r, readable: true, writable: false });
     sockets.push(ws, rs);
     tasks.push(
@@ -202,7 +217,7 @@ async function main(): Promise<void> {
     results.push({ name: c.name, rate: chunks / median(times) });
   }
   const by = (p: string) => results.find((r) => r.name.startsWith(p))?.rate;
-  console.log(`\n### pipe — ${GROUPS} groups x ${COUNT} chunks x ${CHUNK} B, node ${process.version}, median of ${RUNS}\n`);
+  console.log(`\n### pipe — ${GROUPS} groups x ${COUNT} chunks x ${CHUNK} B, HWM ${HWM} B, node ${process.version}, median of ${RUNS}\n`);
   console.log('| contender | chunks/s | vs (c) node:net | vs (d) C |');
   console.log('|---|---:|---:|---:|');
   for (const r of results) {
