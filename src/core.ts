@@ -19,15 +19,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { MachineClosedError, Terminate, UMError } from './errors.js';
 import { Fiber, ParkWait, type Scheduler } from './fiber.js';
 import { native, type NativeRing } from './native.js';
-import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
+import { OPCODES, type OpKind } from './op-kinds.js';
 import { NONE, Op, OpState, type MultishotListener, type Scope } from './op.js';
 import { RunQueue, type Resume } from './runqueue.js';
 
 const F_MORE = 1 << 1;
 const ETIME = 62;
-const ECANCELED = 125;
 const EBUSY = 16;
-const EBADF = 9;
 /** user_data high word for internal SQEs (cancels) whose CQEs are ignored. */
 const TAG_INTERNAL = 1;
 /** CQEs copied out per native call. */
@@ -648,11 +646,8 @@ export class Core implements Scheduler {
     };
   }
 
-  /** Ops kinds reference for the facade. */
-  static readonly KINDS = OP_KINDS;
+  /** IORING_TIMEOUT_MULTISHOT, for the facade's timer ops. */
   static readonly TIMEOUT_MULTISHOT = TIMEOUT_MULTISHOT;
-  static readonly ECANCELED = ECANCELED;
-  static readonly EBADF = EBADF;
 }
 
 export interface Metrics {

@@ -71,3 +71,28 @@ test('signals while ops are pending do not surface as EINTR', async () => {
   assert.equal(m.metrics().opsPending, 0);
   m.close();
 });
+
+test('the eventfd wake-up survives the machine switching it off during busy turns', async () => {
+  // Busy turns switch eventfd notifications off; after the last one the
+  // machine must switch them back on, or a completion caused by another
+  // process (nothing of ours enters the kernel then) would never be seen.
+  const { spawn } = await import('node:child_process');
+  const m = new UringMachine();
+  const [r, w] = UM.pipe();
+  const f = m.spin(async () => {
+    for (let i = 0; i < 100; i++) await m.snooze(); // many busy turns first
+    const buf = Buffer.alloc(16);
+    const n = await m.read(r, buf);
+    return buf.subarray(0, n).toString();
+  });
+  // A child process holding a dup of the write end writes after a delay.
+  const child = spawn(process.execPath, ['-e', "setTimeout(() => require('fs').writeSync(3, 'from-child'), 150)"], {
+    stdio: ['ignore', 'ignore', 'inherit', w],
+  });
+  assert.equal(await m.join(f), 'from-child');
+  await new Promise((res) => child.once('exit', res));
+  await m.close(r);
+  await m.close(w);
+  assert.equal(m.metrics().opsPending, 0);
+  m.close();
+});
