@@ -140,6 +140,11 @@ export class Core implements Scheduler {
   readonly #cqHead: Uint32Array;
   readonly #cqTail: Uint32Array;
   #eventfdOff = false;
+  /** True while a CQE batch is being settled (the batch array is in use). */
+  #processing = false;
+  /** Cancels that found no SQ slot; queued again after the current batch. */
+  #deferredCancels: (Op | number)[] = [];
+  readonly #cancelTmpl = new Int32Array(16);
 
   #ops: Op[] = [];
   #free: number[] = [];
@@ -335,16 +340,16 @@ export class Core implements Scheduler {
    * When the SQ is full, submit (and, if the kernel still holds every slot,
    * reap) first. Returns false only if no slot could be had.
    */
-  #push(): boolean {
+  #push(src: Int32Array = this.tmpl): boolean {
+    if (((this.tail - this.#headSeen) >>> 0) >= this.#sqEntries && !this.#makeRoom()) return false;
+    // Read the tail only now: making room may have settled ops that queued SQEs.
     const tail = this.tail;
-    if (((tail - this.#headSeen) >>> 0) >= this.#sqEntries && !this.#makeRoom()) return false;
     // A plain copy loop: 2-3x faster than TypedArray#set + fill for 16 words.
     const q = this.#sqes;
-    const t = this.tmpl;
     const o = (tail & this.#sqMask) << 4;
     for (let i = 0; i < 16; i++) {
-      q[o + i] = t[i]!;
-      t[i] = 0;
+      q[o + i] = src[i]!;
+      src[i] = 0;
     }
     this.tail = (tail + 1) >>> 0;
     return true;
@@ -359,7 +364,13 @@ export class Core implements Scheduler {
     if (!full()) return true;
     this.ring.submit(this.tail);
     if (!full()) return true;
+    // Reaping would overwrite the CQE batch being processed: not from inside it.
+    if (this.#processing) return false;
+    // Settling ops may queue SQEs (cancels, multishot restarts) through the
+    // template, which holds the SQE being pushed: keep it aside meanwhile.
+    const saved = this.tmpl.slice();
     this.reap();
+    this.tmpl.set(saved);
     return !full();
   }
 
@@ -386,15 +397,17 @@ export class Core implements Scheduler {
     op.cancelError = error;
     op.task?.unlink(op);
     if (this.closed) return;
-    const t = this.tmpl;
+    // Its own template: a cancel can be queued while the main one is half filled.
+    const t = this.#cancelTmpl;
     t.fill(0);
     t[0] = OPCODES.ASYNC_CANCEL;
     t[1] = -1;
     t[4] = op.id; // addr = target user_data (low word; high word 0)
     t[9] = TAG_INTERNAL;
-    if (!this.#push()) {
+    if (!this.#push(t)) {
       t.fill(0);
-      return; // no SQ slot at all: the op's own completion still settles it
+      this.#deferredCancels.push(op, op.gen); // retried by reap() once the batch is settled
+      return;
     }
     this.transient++;
     this.#scheduleFlush();
@@ -406,9 +419,25 @@ export class Core implements Scheduler {
     for (;;) {
       const n = this.ring.flush(this.tail, false);
       if (n <= 0) break;
-      this.#process(n);
+      this.#processing = true;
+      try {
+        this.#process(n);
+      } finally {
+        this.#processing = false;
+      }
       total += n;
       if (n < BATCH) break;
+    }
+    if (this.#deferredCancels.length > 0) {
+      const ops = this.#deferredCancels;
+      this.#deferredCancels = [];
+      for (let i = 0; i < ops.length; i += 2) {
+        const op = ops[i] as Op;
+        // Skip it if it completed meanwhile (its record may even be reused).
+        if (op.gen !== ops[i + 1] || op.state !== OpState.CANCELLING) continue;
+        op.state = OpState.SUBMITTED; // let cancelOp queue it again
+        this.cancelOp(op, op.cancelError);
+      }
     }
     return total;
   }
@@ -593,13 +622,13 @@ export class Core implements Scheduler {
       }
     }
     if (this.pending > 0) {
-      const t = this.tmpl;
+      const t = this.#cancelTmpl;
       t.fill(0);
       t[0] = OPCODES.ASYNC_CANCEL;
       t[1] = -1;
       t[7] = CANCEL_ANY | CANCEL_ALL;
       t[9] = TAG_INTERNAL;
-      if (this.#push()) this.transient++;
+      if (this.#push(t)) this.transient++;
       const deadline = Date.now() + 5000;
       while (this.pending > 0 && Date.now() < deadline) {
         const n = this.ring.wait(this.tail, 1, 100);

@@ -145,6 +145,8 @@ export class Op extends Wait {
   cancelError: unknown = NONE;
   /** Scratch for the op's own use (e.g. the ms a sleep returns). */
   value = 0;
+  /** Incremented each time the record is released: tells its lives apart. */
+  gen = 0;
   /** A timespec owned by this record, reused across its lives. */
   ts: BigInt64Array | null = null;
 
@@ -174,6 +176,7 @@ export class Op extends Wait {
 
   /** Drop everything but the id and the reusable scratch. */
   reset(): void {
+    this.gen++;
     this.kind = null;
     this.state = OpState.FREE;
     this.resolve = this.reject = null;
