@@ -1,0 +1,191 @@
+// Time: sleep, periodically, interval, timeout, cancellable, prepTimeout(Multishot).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { AsyncOp, TimeoutError, UM, UMError } from 'uringmachine';
+
+import { assertNoPendingOps, createMachine } from '../helpers.js';
+
+test('sleep resolves ms; shorter sleeps finish first', async () => {
+  const m = createMachine();
+  const order: number[] = [];
+  const fibers = [30, 10, 20].map((ms) =>
+    m.spin(async () => {
+      const v = await m.sleep(ms);
+      order.push(v);
+      return v;
+    }),
+  );
+  assert.deepEqual(await m.join(fibers), [30, 10, 20]);
+  assert.deepEqual(order, [10, 20, 30]);
+  assert.equal(await m.sleep(0.5), 0.5);
+  assertNoPendingOps(m);
+});
+
+test('sleep(0) and negative ms sleep until cancelled', async () => {
+  const m = createMachine();
+  const f = m.spin(() => m.sleep(0));
+  const g = m.spin(() => m.sleep(-5));
+  await m.sleep(20);
+  assert.equal(f.done, false);
+  assert.equal(g.done, false);
+  m.terminate(f, g);
+  assert.deepEqual(await m.join(f, g), [undefined, undefined]);
+  assertNoPendingOps(m);
+});
+
+test('periodically calls fn until it throws, and rejects with its error', async () => {
+  const m = createMachine();
+  let calls = 0;
+  await assert.rejects(
+    m.periodically(2, () => {
+      if (++calls === 5) throw new Error('enough');
+    }),
+    /enough/,
+  );
+  assert.equal(calls, 5);
+  // cancelled by terminate
+  let n = 0;
+  const f = m.spin(() => m.periodically(1, () => void n++));
+  while (n < 3) await m.sleep(1);
+  m.terminate(f);
+  await m.join(f);
+  assertNoPendingOps(m);
+});
+
+test('interval yields tick counts; break cancels the kernel op', async () => {
+  const m = createMachine();
+  const ticks: number[] = [];
+  for await (const t of m.interval(2)) {
+    ticks.push(t);
+    if (t === 4) break;
+  }
+  assert.deepEqual(ticks, [1, 2, 3, 4]);
+  assert.equal(m.metrics().opsPending, 0);
+  // an exception in the body also cancels it
+  await assert.rejects(
+    (async () => {
+      for await (const t of m.interval(1)) if (t === 2) throw new Error('body');
+    })(),
+    /body/,
+  );
+  assert.equal(m.metrics().opsPending, 0);
+  assert.throws(() => m.interval(0), { code: 'ERR_OUT_OF_RANGE' });
+  assertNoPendingOps(m);
+});
+
+test('timeout: default TimeoutError, custom class, custom instance', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  await assert.rejects(
+    m.timeout(5, () => m.read(r, Buffer.alloc(4))),
+    (e: unknown) => e instanceof TimeoutError && (e as TimeoutError).code === 'UM_TIMEOUT',
+  );
+  class MyTimeout extends Error {}
+  await assert.rejects(
+    m.timeout(5, () => m.sleep(1000), MyTimeout),
+    (e: unknown) => e instanceof MyTimeout,
+  );
+  const instance = new Error('mine');
+  await assert.rejects(
+    m.timeout(5, () => m.sleep(1000), instance),
+    (e: unknown) => e === instance,
+  );
+  // After expiry, any op inside the expired scope throws at once.
+  await assert.rejects(
+    m.timeout(5, async () => {
+      try {
+        await m.sleep(1000);
+      } catch {
+        /* swallow the first */
+      }
+      await m.sleep(1);
+    }),
+    TimeoutError,
+  );
+  await m.close(r);
+  await m.close(w);
+  assertNoPendingOps(m);
+});
+
+test('timeout: fn finishing first cancels the timer op; value returned', async () => {
+  const m = createMachine();
+  const before = m.metrics().totalOps;
+  assert.equal(await m.timeout(1000, async () => (await m.sleep(1)) + 1), 2);
+  assert.equal(m.metrics().opsPending, 0);
+  assert.ok(m.metrics().totalOps >= before + 2);
+  assert.equal(await m.timeout(1000, () => 'sync'), 'sync');
+  assertNoPendingOps(m);
+});
+
+test('nested timeouts: the first to expire wins', async () => {
+  const m = createMachine();
+  class Outer extends Error {}
+  class Inner extends Error {}
+  await assert.rejects(
+    m.timeout(50, () => m.timeout(5, () => m.sleep(1000), Inner), Outer),
+    Inner,
+  );
+  await assert.rejects(
+    m.timeout(5, () => m.timeout(50, () => m.sleep(1000), Inner), Outer),
+    Outer,
+  );
+  // inside a fiber too
+  const f = m.spin(() => m.timeout(50, () => m.timeout(5, () => m.sleep(1000), Inner), Outer));
+  await assert.rejects(m.join(f), Inner);
+  assertNoPendingOps(m);
+});
+
+test('cancellable: abort raises signal.reason at the pending op', async () => {
+  const m = createMachine();
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('aborted!')), 5);
+  await assert.rejects(m.cancellable(ac.signal, () => m.sleep(1000)), /aborted!/);
+  const done = new AbortController();
+  done.abort(new Error('already'));
+  let reached = false;
+  await assert.rejects(
+    m.cancellable(done.signal, async () => {
+      await m.sleep(1);
+      reached = true;
+    }),
+    /already/,
+  );
+  assert.equal(reached, false);
+  assert.equal(await m.cancellable(new AbortController().signal, () => m.sleep(1)), 1);
+  assertNoPendingOps(m);
+});
+
+test('prepTimeout: an AsyncOp awaited from fibers', async () => {
+  const m = createMachine();
+  const op = m.prepTimeout(5);
+  assert.ok(op instanceof AsyncOp);
+  assert.equal(op.kind, 'timeout');
+  assert.equal(op.done, false);
+  const f = m.spin(() => op.await());
+  assert.equal(await op.join(), 0);
+  assert.equal(await m.join(f), 0);
+  assert.equal(op.done, true);
+  assert.equal(op.result, 0);
+  assert.equal(await op.await(), 0); // already done: at once
+  const c = m.prepTimeout(1000);
+  const waiter = m.spin(() => c.await());
+  await m.sleep(1);
+  c.cancel();
+  await assert.rejects(m.join(waiter), (e: unknown) => e instanceof UMError && e.code === 'ECANCELED');
+  assert.equal(c.cancelled, true);
+  assert.equal(c.done, true);
+  assertNoPendingOps(m);
+});
+
+test('prepTimeoutMultishot fires every ms until cancelled', async () => {
+  const m = createMachine();
+  const op = m.prepTimeoutMultishot(2);
+  for (let i = 0; i < 3; i++) await op.await();
+  assert.ok(op.count >= 3);
+  assert.equal(op.done, false);
+  op.cancel();
+  await assert.rejects(op.await(), { code: 'ECANCELED' });
+  assert.equal(op.cancelled, true);
+  assertNoPendingOps(m);
+});
