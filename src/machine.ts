@@ -648,6 +648,8 @@ export class UringMachine {
   /**
    * Open a file (IORING_OP_OPENAT, io_uring_prep_openat(3)); O_CLOEXEC is
    * always added. With `fn`, the fd is passed to fn and closed after it.
+   * Note: the kernel tries the open without blocking first, so opening a
+   * FIFO for reading does not wait for a writer (unlike open(2)).
    */
   open(path: string | Uint8Array, flags?: number, mode?: number): Promise<number>;
   open<T>(path: string | Uint8Array, flags: number, mode: number, fn: (fd: number) => Promise<T> | T): Promise<T>;
