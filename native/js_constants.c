@@ -23,9 +23,6 @@
 
 #include "js.h"
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 
 static void put(napi_env env, napi_value obj, const char *name, int64_t v) {
   napi_set_named_property(env, obj, name, js_int(env, v));
@@ -441,18 +438,10 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
 #ifdef STATX_DIOALIGN
   put(env, c, "STATX_DIOALIGN", STATX_DIOALIGN);
 #endif
-#ifdef P_ALL
-  put(env, c, "P_ALL", P_ALL);
-#endif
-#ifdef P_PID
-  put(env, c, "P_PID", P_PID);
-#endif
-#ifdef P_PGID
-  put(env, c, "P_PGID", P_PGID);
-#endif
-#ifdef P_PIDFD
-  put(env, c, "P_PIDFD", P_PIDFD);
-#endif
+
+
+
+
 #ifdef WEXITED
   put(env, c, "WEXITED", WEXITED);
 #endif
@@ -693,6 +682,11 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
 #ifdef S_IFIFO
   put(env, c, "S_IFIFO", S_IFIFO);
 #endif
+  /* waitid idtypes: enumerators of idtype_t in glibc, not macros. */
+  put(env, c, "P_ALL", P_ALL);
+  put(env, c, "P_PID", P_PID);
+  put(env, c, "P_PGID", P_PGID);
+  put(env, c, "P_PIDFD", 3); /* Linux 5.4; not in every libc's idtype_t */
   st = napi_set_named_property(env, exports, "constants", c);
   if (st != napi_ok) return st;
 

@@ -322,7 +322,6 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   set_int(env, obj, "cqEntries", r->ring.cq_entries);
   set_int(env, obj, "setupFlags", r->ring.setup_flags);
   set_int(env, obj, "features", r->ring.features);
-  set_int(env, obj, "sqReady", r->closed ? 0 : um_ring_sq_ready(&r->ring));
   set_int(env, obj, "cqOverflow", r->closed ? 0 : *r->ring.cq_overflow);
   return obj;
 }

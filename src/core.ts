@@ -661,14 +661,13 @@ export class Core implements Scheduler {
   // ---- Metrics -------------------------------------------------------------
 
   metrics(): Metrics {
-    const info = this.closed ? null : this.ring.info();
     return {
       size: this.size,
       totalOps: this.totalOps,
       totalSwitches: this.totalSwitches,
       totalWaits: this.totalWaits,
       opsPending: this.pending,
-      opsUnsubmitted: info ? info.sqReady : 0,
+      opsUnsubmitted: this.closed ? 0 : (this.tail - Atomics.load(this.#sqHead, 0)) >>> 0,
       opsRunqueue: this.runq.length,
       opsFree: this.#free.length,
       opsTransient: this.transient,

@@ -39,7 +39,6 @@ export interface RingInfo {
   cqEntries: number;
   setupFlags: number;
   features: number;
-  sqReady: number;
   cqOverflow: number;
 }
 
