@@ -45,6 +45,7 @@ typedef struct js_ring {
   int32_t *tmpl;      /* 16 x int32: the SQE template JS fills */
   int32_t *cqes;      /* 4 x int32 per CQE, batch copied out to JS */
   unsigned cqe_cap;   /* CQEs that fit in cqes */
+  int32_t *state;     /* 4 words after the CQEs, kept by JS: [0] ops pending, [1] SQ tail */
   napi_ref tmpl_ref;
   napi_ref cqes_ref;
   napi_ref wake_ref;  /* JS function called when the eventfd fires */

@@ -68,32 +68,74 @@ static void throw_errno(napi_env env, int err, const char *syscall) {
   napi_throw(env, e);
 }
 
+/* Detach the buffer behind ref (if it is still alive) and drop the ref. */
 static void detach_ref(napi_env env, napi_ref *ref) {
   if (!*ref) return;
-  napi_value v = NULL;
-  if (napi_get_reference_value(env, *ref, &v) == napi_ok && v) napi_detach_arraybuffer(env, v);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    napi_value v = NULL;
+    if (napi_get_reference_value(env, *ref, &v) == napi_ok && v) napi_detach_arraybuffer(env, v);
+    napi_close_handle_scope(env, scope);
+  }
   napi_delete_reference(env, *ref);
   *ref = NULL;
 }
 
-static void ring_close(js_ring *r) {
+/* detach: JS must never touch the mapping after it is gone, so its views
+ * are detached (they then read as empty). Not at environment teardown: no
+ * JS runs any more and V8 must not be asked for handles then. */
+static void ring_close(js_ring *r, int detach) {
   if (r->closed) return;
   r->closed = 1;
-  /* JS must never touch the mapping after it is gone: detached buffers
-   * read as empty. */
-  detach_ref(r->env, &r->sqes_ab_ref);
-  detach_ref(r->env, &r->sqring_ab_ref);
+  if (detach) {
+    detach_ref(r->env, &r->sqes_ab_ref);
+    detach_ref(r->env, &r->sqring_ab_ref);
+  }
   js_loop_close(r);
   um_ring_exit(&r->ring);
 }
 
-static void env_cleanup(void *arg) { ring_close(arg); }
+/* The environment is going away (a worker thread terminated, or the process
+ * exiting) with ops possibly in flight. Their buffers are about to be freed
+ * with the isolate, and closing the ring does not stop io-wq workers at once
+ * (ring teardown is asynchronous), so cancel everything and wait, bounded,
+ * for the final CQEs of the ops JS counted as pending. */
+static void drain_for_teardown(js_ring *r) {
+  int32_t pending = r->state[0];
+  if (pending <= 0 || r->ring.fd < 0) return;
+  r->ring.sqe_tail = (uint32_t)r->state[1];
+  struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
+  if (!sqe) {
+    um_ring_submit(&r->ring);
+    sqe = um_ring_get_sqe(&r->ring);
+  }
+  if (sqe) {
+    um_prep_cancel(sqe, 0, UM_ASYNC_CANCEL_ANY | UM_ASYNC_CANCEL_ALL);
+    sqe->user_data = (uint64_t)1 << 32; /* internal: ignored */
+  }
+  for (int rounds = 0; pending > 0 && rounds < 50; rounds++) { /* <= ~5 s */
+    if (um_ring_enter(&r->ring, 1, 1, 100) < 0) break;
+    unsigned n;
+    while ((n = um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap)) > 0) {
+      for (unsigned i = 0; i < n; i++) {
+        const int32_t *c = r->cqes + 4 * i;
+        if (c[1] == 0 && !((uint32_t)c[3] & UM_CQE_F_MORE)) pending--;
+      }
+    }
+  }
+}
+
+static void env_cleanup(void *arg) {
+  js_ring *r = arg;
+  if (!r->closed) drain_for_teardown(r);
+  ring_close(r, 0);
+}
 
 static void ring_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   js_ring *r = data;
   napi_remove_env_cleanup_hook(env, env_cleanup, r);
-  ring_close(r);
+  ring_close(r, 1);
   if (r->tmpl_ref) napi_delete_reference(env, r->tmpl_ref);
   if (r->cqes_ref) napi_delete_reference(env, r->cqes_ref);
   if (r->wake_ref) napi_delete_reference(env, r->wake_ref);
@@ -144,7 +186,13 @@ static napi_value ring_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->tmpl = data;
-  r->cqe_cap = (unsigned)(len / 4);
+  if (len < 8) {
+    free(r);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cqes must hold at least one CQE and the state words");
+    return NULL;
+  }
+  r->cqe_cap = (unsigned)((len - 4) / 4);
+  r->state = r->cqes + 4 * r->cqe_cap;
 
   int ret = um_ring_init(&r->ring, (unsigned)entries, sqpoll_idle >= 0 ? UM_RING_WANT_SQPOLL : 0,
                          sqpoll_idle >= 0 ? (unsigned)sqpoll_idle : 0);
@@ -331,7 +379,7 @@ static napi_value ring_close_js(napi_env env, napi_callback_info info) {
   js_ring *r = unwrap(env, self);
   if (!r) return NULL;
   js_loop_set_active(r, 0);
-  ring_close(r);
+  ring_close(r, 1);
   return undefined(env);
 }
 

@@ -119,7 +119,10 @@ export interface CoreOptions {
 export class Core implements Scheduler {
   readonly ring: NativeRing;
   readonly tmpl = new Int32Array(16);
-  readonly cqes = new Int32Array(4 * BATCH);
+  /** CQE batch (4 words each), then 4 state words the native side reads at teardown. */
+  readonly cqes = new Int32Array(4 * BATCH + 4);
+  /** [0] ops pending, [1] SQ tail: what native/js_machine.c needs to drain at env teardown. */
+  readonly #state = new Int32Array(this.cqes.buffer, 4 * 4 * BATCH, 4);
   readonly size: number;
   readonly probe: Uint8Array;
   readonly runq = new RunQueue();
@@ -198,6 +201,7 @@ export class Core implements Scheduler {
     this.#sqMask = map.sqMask;
     this.#sqEntries = map.sqEntries;
     this.tail = map.tail;
+    this.#state[1] = this.tail;
     this.#headSeen = Atomics.load(this.#sqHead, 0);
     this.#sqFlags = new Uint32Array(map.sqRing, map.sqFlags, 1);
     this.#cqHead = new Uint32Array(map.sqRing, map.cqHead, 1);
@@ -326,7 +330,7 @@ export class Core implements Scheduler {
       this.#release(op);
       throw new UMError(-EBUSY, op.kind!.syscall);
     }
-    this.pending++;
+    this.#state[0] = ++this.pending;
     this.totalOps++;
     if (!this.#active) {
       this.#active = true;
@@ -352,6 +356,7 @@ export class Core implements Scheduler {
       src[i] = 0;
     }
     this.tail = (tail + 1) >>> 0;
+    this.#state[1] = this.tail;
     return true;
   }
 
@@ -460,6 +465,7 @@ export class Core implements Scheduler {
       this.pending--;
       this.#complete(op, res, flags);
     }
+    this.#state[0] = this.pending;
   }
 
   #complete(op: Op, res: number, flags: number): void {
