@@ -179,6 +179,16 @@ export class Core implements Scheduler {
     this.#flushScheduled = false;
     this.turn();
   };
+  /**
+   * Called by libuv when the eventfd fires. The native side holds it weakly
+   * while the machine is idle, so the machine itself must own it: a closure
+   * held by nothing else was collected by an early GC and every later
+   * wake-up was lost (test/process.test.ts, other-process-writes).
+   */
+  readonly #onWake = (): void => {
+    this.#chain = 0;
+    this.turn();
+  };
   readonly #idleCheck = (): void => {
     this.#idleCheckScheduled = false;
     if (this.pending === 0 && this.#active && !this.closed) {
@@ -188,11 +198,7 @@ export class Core implements Scheduler {
   };
 
   constructor(opts: CoreOptions) {
-    const onWake = (): void => {
-      this.#chain = 0;
-      this.turn();
-    };
-    this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, onWake);
+    this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
     const info = this.ring.info();
     this.size = info.sqEntries;
     const map = this.ring.map();

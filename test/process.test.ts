@@ -42,7 +42,7 @@ test('an unjoined failing fiber is printed to stderr and does not crash', async 
 });
 
 test('a completion caused by another process wakes the machine', async () => {
-  const r = await run('other-process-writes.mjs');
+  const r = await run('other-process-writes.mjs', ['--expose-gc']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'hello from child');
 });
