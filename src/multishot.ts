@@ -131,8 +131,12 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       scope = this.core.enterScope();
       if (this.#op === null) this.#op = this.start();
     } catch (e) {
+      // Cancelled between two items (e.g. terminated while the loop body
+      // ran): the kernel op is still running. Cancel it and leave only
+      // after its final CQE.
       this.#ended = true;
-      return Promise.reject(e);
+      if (this.#op !== null) this.core.cancelOp(this.#op, NONE);
+      return this.#afterFinal().then(() => Promise.reject(e));
     }
     const w = this.core.newWait();
     w.onCancel = (_w, error) => {

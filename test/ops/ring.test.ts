@@ -51,7 +51,7 @@ test('signals while ops are pending do not surface as EINTR', async () => {
   const onSig = (): void => {
     signals++;
   };
-  process.on('SIGUSR2', onSig);
+  process.on('SIGURG', onSig);
   const [r, w] = UM.pipe();
   const f = m.spin(async () => {
     const buf = Buffer.alloc(8);
@@ -59,13 +59,13 @@ test('signals while ops are pending do not surface as EINTR', async () => {
     return buf.subarray(0, n).toString();
   });
   for (let i = 0; i < 5; i++) {
-    process.kill(process.pid, 'SIGUSR2');
+    process.kill(process.pid, 'SIGURG');
     await m.sleep(2);
   }
   await m.write(w, 'ok');
   assert.equal(await m.join(f), 'ok');
   assert.ok(signals > 0);
-  process.off('SIGUSR2', onSig);
+  process.off('SIGURG', onSig);
   await m.close(r);
   await m.close(w);
   assert.equal(m.metrics().opsPending, 0);
