@@ -15,3 +15,8 @@ export {
   NoFiberError,
 } from './errors.js';
 export { constants } from './constants.js';
+// ---- Synchronisation, select, debounce (issue 4) ----
+export { Mutex, Queue } from './sync.js';
+export type { SelectCase, SelectResult } from './select.js';
+export type { Debounced } from './debounce.js';
+// ---- end (issue 4) ----

@@ -24,6 +24,11 @@ import {
   validateInteger,
   validateMs,
 } from './validate.js';
+// ---- Synchronisation, select, debounce (issue 4): imports ----
+import { debounce as makeDebounce, type Debounced } from './debounce.js';
+import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
+// ---- end (issue 4) ----
 
 export type { Metrics } from './core.js';
 
@@ -880,6 +885,82 @@ export class UringMachine {
   get _core(): Core {
     return this.#core;
   }
+
+  // ---- Synchronisation, select, debounce (issue 4) ----
+
+  /**
+   * Run `fn` holding `mu` (FIFO among waiting fibers); the lock is released
+   * when fn settles, also if it throws or its fiber is cancelled. A fiber
+   * cancelled while waiting for the lock leaves the line without holding it.
+   */
+  synchronize<T>(mu: Mutex, fn: () => T | Promise<T>): Promise<T> {
+    let p: Promise<void> | undefined;
+    try {
+      if (!(mu instanceof Mutex)) throw argTypeError('mutex', 'an instance of Mutex', mu);
+      validateFunction(fn, 'fn');
+      p = lockMutex(this.#core, mu);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (p === undefined) return runLocked(mu, fn);
+    return p.then(() => runLocked(mu, fn));
+  }
+
+  /** Append `value` to `queue` (or hand it to its first waiting fiber). Never blocks. */
+  push<T>(queue: Queue<T>, value: T): void {
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue', queue);
+    if (!queue.handOff(value)) queue.items.push(value);
+  }
+
+  /** Prepend `value` to `queue` (or hand it to its first waiting fiber). Never blocks. */
+  unshift<T>(queue: Queue<T>, value: T): void {
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue', queue);
+    if (!queue.handOff(value)) queue.items.unshift(value);
+  }
+
+  /** Take the first item of `queue`, waiting while it is empty (FIFO among waiters). */
+  shift<T>(queue: Queue<T>): Promise<T> {
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue', queue));
+    return takeItem(this.#core, queue, false);
+  }
+
+  /** Take the last item of `queue`, waiting while it is empty (FIFO among waiters). */
+  pop<T>(queue: Queue<T>): Promise<T> {
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue', queue));
+    return takeItem(this.#core, queue, true);
+  }
+
+  /**
+   * Wait for the first ready case (Queue: an item; Fiber: done; AsyncOp:
+   * done; `{ readable: fd }` / `{ writable: fd }`: POLL_ADD revents).
+   * Resolves `{ index, value }`; exactly one case wins, losing queues keep
+   * their items, losing poll ops are cancelled and their completions awaited
+   * before select settles. A failed fiber / AsyncOp case rejects with its
+   * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
+   */
+  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+    const ms = opts?.timeout;
+    if (ms === undefined) return selectCases(this.#core, cases);
+    try {
+      validateMs(ms, 'opts.timeout');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.timeout(ms, () => selectCases(this.#core, cases));
+  }
+
+  /**
+   * A debounced `fn`: `d(...args)` runs fn once, `ms` after the last call,
+   * with the last call's arguments, in a new fiber of this machine (timed by
+   * a kernel timeout op, see src/debounce.ts). `d.flush()` runs a pending
+   * call now and resolves when fn is done; `d.cancel()` drops it.
+   */
+  debounce<A extends unknown[]>(ms: number, fn: (...args: A) => unknown): Debounced<A> {
+    validateMs(ms);
+    validateFunction(fn, 'fn');
+    return makeDebounce(this, ms, fn);
+  }
+  // ---- end Synchronisation, select, debounce (issue 4) ----
 }
 
 /** makedev(3) for the numbers fs.Stats reports. */
@@ -909,6 +990,16 @@ function parseStatx(b: Buffer): Statx {
     mtime: ts(b, L.statx_mtime!),
   };
 }
+
+// ---- Synchronisation (issue 4): helper ----
+async function runLocked<T>(mu: Mutex, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    mu.unlock();
+  }
+}
+// ---- end (issue 4) ----
 
 /** Alias: `UM === UringMachine`. */
 export const UM = UringMachine;
