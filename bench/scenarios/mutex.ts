@@ -6,7 +6,8 @@
  *   (a) uringmachine: fibers + m.synchronize(mu, fn);
  *   (b) async-mutex: plain async functions + Mutex.runExclusive(fn);
  *   (c) a plain ~15-line promise mutex (FIFO of resolvers), plain async functions.
- * Env: GROUPS (20), FIBERS (10), LOCKS (10000), RUNS (3).
+ * Env: GROUPS (20), FIBERS (10), LOCKS (10000), RUNS (3), MAX_SWITCHES (machine
+ * option maxSwitches: a number or "adaptive"; default: the machine default).
  */
 import { Mutex as AsyncMutex } from 'async-mutex';
 
@@ -16,6 +17,8 @@ const GROUPS = Number(process.env.GROUPS ?? 20);
 const FIBERS = Number(process.env.FIBERS ?? 10);
 const LOCKS = Number(process.env.LOCKS ?? 10000);
 const RUNS = Number(process.env.RUNS ?? 3);
+const MAX_SWITCHES: number | 'adaptive' | undefined =
+  process.env.MAX_SWITCHES === undefined ? undefined : process.env.MAX_SWITCHES === 'adaptive' ? 'adaptive' : Number(process.env.MAX_SWITCHES);
 const TOTAL = GROUPS * FIBERS * LOCKS;
 
 /** The plain contender: a FIFO promise mutex. */
@@ -40,7 +43,7 @@ function check(counters: number[]): void {
 }
 
 async function um(): Promise<number> {
-  const m = new UringMachine();
+  const m = new UringMachine(MAX_SWITCHES === undefined ? {} : { maxSwitches: MAX_SWITCHES });
   const counters = new Array<number>(GROUPS).fill(0);
   const t0 = process.hrtime.bigint();
   const fibers = [];

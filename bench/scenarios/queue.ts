@@ -9,7 +9,8 @@
  *   (b) a plain promise-resolver queue (array of items + FIFO of resolvers),
  *       plain async functions, producers yield with `await Promise.resolve()`
  *       (a microtask turn: the closest equivalent of snooze without timers).
- * Env: GROUPS (20), PRODUCERS (5), CONSUMERS (10), ITEMS (100000), RUNS (3).
+ * Env: GROUPS (20), PRODUCERS (5), CONSUMERS (10), ITEMS (100000), RUNS (3),
+ * MAX_SWITCHES (machine option maxSwitches: a number or "adaptive").
  */
 import { Queue, UringMachine } from 'uringmachine';
 
@@ -18,6 +19,8 @@ const PRODUCERS = Number(process.env.PRODUCERS ?? 5);
 const CONSUMERS = Number(process.env.CONSUMERS ?? 10);
 const ITEMS = Number(process.env.ITEMS ?? 100000);
 const RUNS = Number(process.env.RUNS ?? 3);
+const MAX_SWITCHES: number | 'adaptive' | undefined =
+  process.env.MAX_SWITCHES === undefined ? undefined : process.env.MAX_SWITCHES === 'adaptive' ? 'adaptive' : Number(process.env.MAX_SWITCHES);
 const TOTAL = GROUPS * ITEMS;
 const END = -1;
 
@@ -36,7 +39,7 @@ class PlainQueue<T> {
 }
 
 async function um(): Promise<number> {
-  const m = new UringMachine();
+  const m = new UringMachine(MAX_SWITCHES === undefined ? {} : { maxSwitches: MAX_SWITCHES });
   let received = 0;
   const t0 = process.hrtime.bigint();
   const fibers = [];
