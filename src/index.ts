@@ -17,6 +17,8 @@ export {
 export { constants } from './constants.js';
 // ---- Synchronisation, select, debounce (issue 4) ----
 export { Mutex, Queue } from './sync.js';
+export { SharedMutex, SharedQueue } from './shared.js';
+export type { SharedQueueOptions } from './shared.js';
 export type { SelectCase, SelectResult } from './select.js';
 export type { Debounced } from './debounce.js';
 // ---- end (issue 4) ----

@@ -28,6 +28,7 @@ import {
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
 import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
 import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
+import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 // ---- end (issue 4) ----
 
 export type { Metrics } from './core.js';
@@ -893,40 +894,63 @@ export class UringMachine {
    * when fn settles, also if it throws or its fiber is cancelled. A fiber
    * cancelled while waiting for the lock leaves the line without holding it.
    */
-  synchronize<T>(mu: Mutex, fn: () => T | Promise<T>): Promise<T> {
+  synchronize<T>(mu: Mutex | SharedMutex, fn: () => T | Promise<T>): Promise<T> {
     let p: Promise<void> | undefined;
+    const core = this.#core;
     try {
-      if (!(mu instanceof Mutex)) throw argTypeError('mutex', 'an instance of Mutex', mu);
       validateFunction(fn, 'fn');
-      p = lockMutex(this.#core, mu);
+      if (mu instanceof Mutex) p = lockMutex(core, mu);
+      else if (mu instanceof SharedMutex) {
+        p = sharedLock(core, mu);
+        const release = (): void => unlockWord(core, mu.word);
+        if (p === undefined) return runLocked(release, fn);
+        return p.then(() => runLocked(release, fn));
+      } else throw argTypeError('mutex', 'an instance of Mutex or SharedMutex', mu);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (p === undefined) return runLocked(mu, fn);
-    return p.then(() => runLocked(mu, fn));
+    const release = (): void => mu.unlock();
+    if (p === undefined) return runLocked(release, fn);
+    return p.then(() => runLocked(release, fn));
   }
 
-  /** Append `value` to `queue` (or hand it to its first waiting fiber). Never blocks. */
-  push<T>(queue: Queue<T>, value: T): void {
-    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue', queue);
+  /**
+   * Append `value` to `queue` (or hand it to its first waiting fiber).
+   * Never blocks on a Queue. On a SharedQueue (items `Uint8Array | string`)
+   * it returns a Promise that waits while the queue is full.
+   */
+  push<T>(queue: Queue<T>, value: T): void;
+  push(queue: SharedQueue, value: Uint8Array | string): Promise<void>;
+  push(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
+    if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, false);
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
     if (!queue.handOff(value)) queue.items.push(value);
   }
 
-  /** Prepend `value` to `queue` (or hand it to its first waiting fiber). Never blocks. */
-  unshift<T>(queue: Queue<T>, value: T): void {
-    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue', queue);
+  /** Prepend `value` to `queue` (or hand it to its first waiting fiber). Like push() for a SharedQueue. */
+  unshift<T>(queue: Queue<T>, value: T): void;
+  unshift(queue: SharedQueue, value: Uint8Array | string): Promise<void>;
+  unshift(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
+    if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, true);
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
     if (!queue.handOff(value)) queue.items.unshift(value);
   }
 
-  /** Take the first item of `queue`, waiting while it is empty (FIFO among waiters). */
-  shift<T>(queue: Queue<T>): Promise<T> {
-    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue', queue));
+  /** Take the first item of `queue`, waiting while it is empty (FIFO among waiters of a Queue). */
+  shift<T>(queue: Queue<T>): Promise<T>;
+  shift(queue: SharedQueue): Promise<Buffer | string>;
+  shift(queue: Queue | SharedQueue): Promise<unknown> {
+    if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, false);
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
     return takeItem(this.#core, queue, false);
   }
 
-  /** Take the last item of `queue`, waiting while it is empty (FIFO among waiters). */
-  pop<T>(queue: Queue<T>): Promise<T> {
-    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue', queue));
+  /** Take the last item of `queue`, waiting while it is empty. */
+  pop<T>(queue: Queue<T>): Promise<T>;
+  pop(queue: SharedQueue): Promise<Buffer | string>;
+  pop(queue: Queue | SharedQueue): Promise<unknown> {
+    if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, true);
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
     return takeItem(this.#core, queue, true);
   }
 
@@ -992,11 +1016,11 @@ function parseStatx(b: Buffer): Statx {
 }
 
 // ---- Synchronisation (issue 4): helper ----
-async function runLocked<T>(mu: Mutex, fn: () => T | Promise<T>): Promise<T> {
+async function runLocked<T>(release: () => void, fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } finally {
-    mu.unlock();
+    release();
   }
 }
 // ---- end (issue 4) ----
