@@ -18,6 +18,7 @@ import { UMError } from './errors.js';
 import { Fiber, type ParkWait } from './fiber.js';
 import type { OpKind } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
+import { EMPTY, SharedQueue, sharedPut, sharedTryTake, watchShared } from './shared.js';
 import { Queue } from './sync.js';
 
 const ECANCELED = 125;
@@ -26,7 +27,7 @@ const POLLOUT = 0x4;
 /** POLL_ADD (opcode 6), kept local to this module. */
 const POLL_KIND: OpKind = Object.freeze({ opcode: 6, syscall: 'poll', floor: 501, multishot: false, createsFd: false });
 
-export type SelectCase = Queue<any> | Fiber<any> | AsyncOp | { readable: number } | { writable: number };
+export type SelectCase = Queue<any> | SharedQueue | Fiber<any> | AsyncOp | { readable: number } | { writable: number };
 
 export interface SelectResult {
   /** Index of the winning case in the array. */
@@ -35,7 +36,7 @@ export interface SelectResult {
   value: unknown;
 }
 
-type Kind = 0 | 1 | 2 | 3; // queue, fiber, asyncop, poll
+type Kind = 0 | 1 | 2 | 3 | 4; // queue, fiber, asyncop, poll, shared queue
 
 class Selection {
   readonly core: Core;
@@ -89,7 +90,8 @@ class Selection {
         case 2:
           if (cw) (cases[j] as AsyncOp)._removeWaiter(cw as unknown as ParkWait);
           break;
-        case 3: {
+        case 3:
+        case 4: {
           const op = ops[j];
           if (op) this.core.cancelOp(op, NONE);
           break;
@@ -107,6 +109,8 @@ class Selection {
       if (this.index >= 0 && this.kinds[this.index] === 0 && !this.isError) {
         const q = this.cases[this.index] as Queue;
         if (!q.handOff(this.value)) q.items.unshift(this.value);
+      } else if (this.index >= 0 && this.kinds[this.index] === 4 && !this.isError) {
+        sharedPut(this.core, this.cases[this.index] as SharedQueue, this.value, true).catch(noop);
       }
       w.fail(this.cancelError);
     } else if (this.isError) w.fail(this.value);
@@ -142,6 +146,7 @@ class CaseWaiter {
 
 function classify(c: unknown, i: number): Kind {
   if (c instanceof Queue) return 0;
+  if (c instanceof SharedQueue) return 4;
   if (c instanceof Fiber) return 1;
   if (c !== null && typeof c === 'object') {
     if (typeof (c as AsyncOp)._addWaiter === 'function') return 2;
@@ -184,6 +189,11 @@ export function select(core: Core, cases: SelectCase[]): Promise<SelectResult> {
             if (a.error !== undefined) return Promise.reject(a.error);
             return Promise.resolve({ index: i, value: a.result });
           }
+          break;
+        }
+        case 4: {
+          const v = sharedTryTake(core, c as SharedQueue);
+          if (v !== EMPTY) return Promise.resolve({ index: i, value: v });
           break;
         }
       }
@@ -266,6 +276,9 @@ function register(core: Core, sel: Selection): void {
           sel.pendingOps++;
           break;
         }
+        case 4:
+          watchShared(core, sel, i, c as SharedQueue);
+          break;
       }
     }
 }

@@ -21,7 +21,7 @@
 import type { Core } from './core.js';
 import { UMError } from './errors.js';
 import type { OpKind } from './op-kinds.js';
-import { NONE, type MultishotListener } from './op.js';
+import { NONE, type MultishotListener, type Op } from './op.js';
 import { rangeError, argTypeError } from './validate.js';
 
 const EAGAIN = 11;
@@ -492,8 +492,85 @@ async function takeSlow(core: Core, q: SharedQueue, back: boolean): Promise<Buff
   }
 }
 
-/** For select(): register as a consumer and wait for NOT_EMPTY to move past `seq`. @internal */
-export const sharedQueueWords = { NOT_EMPTY, CONSUMERS } as const;
+/**
+ * For select(): a futex wait on NOT_EMPTY that is not linked to any scope
+ * (select withdraws it itself with cancelOp). `onOp` receives the op while
+ * it is in flight; the promise resolves with the raw CQE result (0 if woken,
+ * even when cancelled at the same time) and never rejects.
+ */
+function waitRaw(core: Core, word: Int32Array, expected: number, onOp: (op: Op | null) => void): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const op = core.acquire(WAIT_KIND, undefined);
+    const t = core.tmpl;
+    t[0] = WAIT_KIND.opcode;
+    t[1] = FUTEX_FLAGS;
+    t[2] = expected;
+    t[12] = -1;
+    op.pin0 = word;
+    core.multishot(op, { shot: noop, final: (res) => {
+      onOp(null);
+      resolve(res);
+    } }, word);
+    onOp(op);
+  });
+}
+
+/** The parts of a select() a SharedQueue case needs. @internal */
+export interface SharedSelection {
+  settled: boolean;
+  pendingOps: number;
+  ops: (Op | null)[];
+  win(i: number, v: unknown, isError: boolean): boolean;
+  finish(): void;
+}
+
+/**
+ * Case `i` of a select(): take an item if there is one, else wait on
+ * NOT_EMPTY (as a registered consumer) and try again, until this or another
+ * case wins. A wake consumed after another case won is passed on, and the
+ * selection counts this watcher among its pending ops, so select settles
+ * only once its futex wait has completed. @internal
+ */
+export function watchShared(core: Core, sel: SharedSelection, i: number, q: SharedQueue): void {
+  sel.pendingOps++;
+  const setOp = (op: Op | null): void => {
+    sel.ops[i] = op;
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        if (sel.settled) return;
+        if (!q.tryLock()) await lockWord(core, q.lockWord);
+        if (sel.settled) {
+          unlockWord(core, q.lockWord);
+          return;
+        }
+        const v = q.takeLocked(false);
+        if (v !== EMPTY) {
+          release(core, q, false, signalTake(q));
+          sel.win(i, v, false);
+          return;
+        }
+        const seq = Atomics.load(q.h, NOT_EMPTY);
+        Atomics.add(q.h, CONSUMERS, 1);
+        unlockWord(core, q.lockWord);
+        let res: number;
+        try {
+          res = await waitRaw(core, q.notEmpty, seq, setOp);
+        } finally {
+          Atomics.sub(q.h, CONSUMERS, 1);
+        }
+        if (res === 0 && sel.settled) futexWake(core, q.notEmpty, 1);
+      }
+    } catch (e) {
+      sel.win(i, e, true);
+    } finally {
+      sel.pendingOps--;
+      sel.finish();
+    }
+  })();
+}
+
 export { EMPTY };
 
 function noop(): void {}

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { Queue, TimeoutError, UM } from 'uringmachine';
+import { Queue, SharedQueue, Terminate, TimeoutError, UM } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, until } from './helpers.js';
 
@@ -174,4 +174,83 @@ test('select: bad cases reject', async () => {
   await assert.rejects(m.select([{ readable: -1 }]), RangeError);
   await assert.rejects(m.select([new Queue()], { timeout: 'x' as never }));
   assertNoPendingOps(m);
+});
+
+// ---- SharedQueue cases -------------------------------------------------------
+
+async function drained(m: ReturnType<typeof createMachine>): Promise<void> {
+  await until(m, () => m.metrics().opsPending === 0, 1000).catch(() => undefined);
+  assertNoPendingOps(m);
+}
+
+test('select: a SharedQueue item wins at once; an empty one waits for a push', async () => {
+  const m = createMachine();
+  const q = new Queue<string>();
+  const sq = new SharedQueue();
+  await m.push(sq, 'ready');
+  assert.deepEqual(await m.select([q, sq]), { index: 1, value: 'ready' });
+  const s = m.spin(() => m.select([q, sq]));
+  await until(m, () => m.metrics().opsPending === 1);
+  await m.push(sq, Buffer.from('hi'));
+  const r = (await m.join(s)) as { index: number; value: Buffer };
+  assert.equal(r.index, 1);
+  assert.ok(Buffer.isBuffer(r.value));
+  assert.equal(r.value.toString(), 'hi');
+  assert.equal(sq.count, 0);
+  await drained(m);
+});
+
+test('select: a losing SharedQueue case takes no item and its futex wait is withdrawn', async () => {
+  const m = createMachine();
+  const q = new Queue<string>();
+  const sq = new SharedQueue();
+  const s = m.spin(() => m.select([sq, q]));
+  await until(m, () => m.metrics().opsPending === 1);
+  m.push(q, 'local');
+  assert.deepEqual(await m.join(s), { index: 1, value: 'local' });
+  assert.equal(m.metrics().opsPending, 0, 'the futex wait completed before select resolved');
+  await m.push(sq, 'later');
+  assert.equal(sq.count, 1, 'the losing shared queue took nothing');
+  assert.equal(await m.shift(sq), 'later');
+  await drained(m);
+});
+
+test('select: timeout racing a SharedQueue push: exactly one outcome, no item lost', async () => {
+  const m = createMachine();
+  let wins = 0;
+  for (let i = 0; i < 20; i++) {
+    const sq = new SharedQueue({ capacity: 4 });
+    const s = m.spin(() => m.select([sq], { timeout: 1 }));
+    const p = m.spin(async () => {
+      await m.sleep(i % 3 === 0 ? 0.5 : 1);
+      await m.push(sq, String(i));
+    });
+    await m.join(p);
+    await m.await(s);
+    if (s.error === undefined) {
+      assert.deepEqual(s.result, { index: 0, value: String(i) });
+      assert.equal(sq.count, 0);
+      wins++;
+    } else {
+      assert.ok(s.error instanceof TimeoutError);
+      assert.equal(sq.count, 1, 'a timed-out select took nothing');
+    }
+  }
+  assert.ok(wins <= 20);
+  await drained(m);
+});
+
+test('select: terminating a fiber selecting on a SharedQueue withdraws it; the item goes to the next consumer', async () => {
+  const m = createMachine();
+  const sq = new SharedQueue();
+  const s = m.spin(() => m.select([sq]));
+  const other = m.spin(() => m.shift(sq));
+  await until(m, () => m.metrics().opsPending === 2);
+  const pushed = m.push(sq, 'x');
+  m.terminate(s);
+  await pushed;
+  assert.equal(await m.timeout(10_000, () => m.join(other)), 'x');
+  await m.join(s).catch((e) => assert.ok(e instanceof Terminate));
+  assert.equal(sq.count, 0);
+  await drained(m);
 });

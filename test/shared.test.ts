@@ -189,7 +189,8 @@ test('shared queue: a cancelled waiter takes no item; the next waiter gets it', 
   const pushed = m.push(q, 'x');
   m.terminate(a);
   await pushed;
-  await m.join(b);
+  // Guard against a hang (the wake lost with the cancelled waiter): not a timing threshold.
+  await m.timeout(10_000, () => m.join(b));
   await m.join(a).catch((e) => assert.ok(e instanceof Terminate));
   assert.deepEqual(got, ['b:x']);
   assert.equal(q.count, 0);
