@@ -19,6 +19,8 @@ export { constants } from './constants.js';
 export { Mutex, Queue } from './sync.js';
 export { SharedMutex, SharedQueue } from './shared.js';
 export type { SharedQueueOptions } from './shared.js';
+export { Actor } from './actor.js';
+export type { ActorTarget } from './actor.js';
 export type { SelectCase, SelectResult } from './select.js';
 export type { Debounced } from './debounce.js';
 // ---- end (issue 4) ----

@@ -29,6 +29,7 @@ import { debounce as makeDebounce, type Debounced } from './debounce.js';
 import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
 import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
+import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
 // ---- end (issue 4) ----
 
 export type { Metrics } from './core.js';
@@ -983,6 +984,36 @@ export class UringMachine {
     validateMs(ms);
     validateFunction(fn, 'fn');
     return makeDebounce(this, ms, fn);
+  }
+
+  /**
+   * Start an actor: a fiber that runs `target.setup(...setupArgs)`, then
+   * handles the messages sent with `cast`/`call` one at a time by calling
+   * `target[name](...args)`, and runs `target.teardown()` when stopped.
+   * Port of UM#spin_actor (lib/uringmachine/actor.rb).
+   * @example
+   * const counter = m.spinActor({ n: 0, setup(n) { this.n = n; }, add(k) { return (this.n += k); } }, 10);
+   * await counter.call('add', 5); // 15
+   * await counter.stop();
+   */
+  spinActor(target: ActorTarget, ...setupArgs: unknown[]): Actor {
+    if (target === null || typeof target !== 'object') throw argTypeError('target', 'of type object', target);
+    return makeActor(this, target, setupArgs);
+  }
+
+  /**
+   * Start an actor in a worker thread with its own machine: the target is
+   * export `exportName` of the module at `moduleUrl` (an object like
+   * spinActor's target). Arguments and results must be structured-cloneable;
+   * messages travel as v8.serialize() bytes through two SharedQueues.
+   * A handler's error rejects the call with an Error rebuilt from its
+   * name/message/stack/code.
+   */
+  spinWorkerActor(moduleUrl: string | URL, exportName: string, ...setupArgs: unknown[]): Actor {
+    if (moduleUrl instanceof URL) moduleUrl = moduleUrl.href;
+    if (typeof moduleUrl !== 'string') throw argTypeError('moduleUrl', 'of type string or an instance of URL', moduleUrl);
+    if (typeof exportName !== 'string') throw argTypeError('exportName', 'of type string', exportName);
+    return makeWorkerActor(this, moduleUrl, exportName, setupArgs);
   }
   // ---- end Synchronisation, select, debounce (issue 4) ----
 }
