@@ -109,6 +109,17 @@ export class AsyncOp implements MultishotListener {
     if (this.#op !== null) this.#core.cancelOp(this.#op, NONE);
   }
 
+  /** @internal for select(): register a waiter woken like await()'s (wake/fail). */
+  _addWaiter(w: ParkWait): void {
+    this.#waiters.push(w);
+  }
+
+  /** @internal for select(): withdraw a waiter registered by _addWaiter. */
+  _removeWaiter(w: ParkWait): void {
+    const i = this.#waiters.indexOf(w);
+    if (i >= 0) this.#waiters.splice(i, 1);
+  }
+
   /** @internal for select: whether the op has completed (or fired, if multishot). */
   get ready(): boolean {
     return this.done;

@@ -15,3 +15,12 @@ export {
   NoFiberError,
 } from './errors.js';
 export { constants } from './constants.js';
+// ---- Synchronisation, select, debounce (issue 4) ----
+export { Mutex, Queue } from './sync.js';
+export { SharedMutex, SharedQueue } from './shared.js';
+export type { SharedQueueOptions } from './shared.js';
+export { Actor } from './actor.js';
+export type { ActorTarget } from './actor.js';
+export type { SelectCase, SelectResult } from './select.js';
+export type { Debounced } from './debounce.js';
+// ---- end (issue 4) ----

@@ -24,6 +24,13 @@ import {
   validateInteger,
   validateMs,
 } from './validate.js';
+// ---- Synchronisation, select, debounce (issue 4): imports ----
+import { debounce as makeDebounce, type Debounced } from './debounce.js';
+import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
+import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
+import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
+// ---- end (issue 4) ----
 
 export type { Metrics } from './core.js';
 
@@ -880,6 +887,135 @@ export class UringMachine {
   get _core(): Core {
     return this.#core;
   }
+
+  // ---- Synchronisation, select, debounce (issue 4) ----
+
+  /**
+   * Run `fn` holding `mu` (FIFO among waiting fibers); the lock is released
+   * when fn settles, also if it throws or its fiber is cancelled. A fiber
+   * cancelled while waiting for the lock leaves the line without holding it.
+   */
+  synchronize<T>(mu: Mutex | SharedMutex, fn: () => T | Promise<T>): Promise<T> {
+    let p: Promise<void> | undefined;
+    const core = this.#core;
+    try {
+      validateFunction(fn, 'fn');
+      if (mu instanceof Mutex) p = lockMutex(core, mu);
+      else if (mu instanceof SharedMutex) {
+        p = sharedLock(core, mu);
+        const release = (): void => unlockWord(core, mu.word);
+        if (p === undefined) return runLocked(release, fn);
+        return p.then(() => runLocked(release, fn));
+      } else throw argTypeError('mutex', 'an instance of Mutex or SharedMutex', mu);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const release = (): void => mu.unlock();
+    if (p === undefined) return runLocked(release, fn);
+    return p.then(() => runLocked(release, fn));
+  }
+
+  /**
+   * Append `value` to `queue` (or hand it to its first waiting fiber).
+   * Never blocks on a Queue. On a SharedQueue (items `Uint8Array | string`)
+   * it returns a Promise that waits while the queue is full.
+   */
+  push<T>(queue: Queue<T>, value: T): void;
+  push(queue: SharedQueue, value: Uint8Array | string): Promise<void>;
+  push(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
+    if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, false);
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (!queue.handOff(value)) queue.items.push(value);
+  }
+
+  /** Prepend `value` to `queue` (or hand it to its first waiting fiber). Like push() for a SharedQueue. */
+  unshift<T>(queue: Queue<T>, value: T): void;
+  unshift(queue: SharedQueue, value: Uint8Array | string): Promise<void>;
+  unshift(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
+    if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, true);
+    if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (!queue.handOff(value)) queue.items.unshift(value);
+  }
+
+  /** Take the first item of `queue`, waiting while it is empty (FIFO among waiters of a Queue). */
+  shift<T>(queue: Queue<T>): Promise<T>;
+  shift(queue: SharedQueue): Promise<Buffer | string>;
+  shift(queue: Queue | SharedQueue): Promise<unknown> {
+    if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, false);
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
+    return takeItem(this.#core, queue, false);
+  }
+
+  /** Take the last item of `queue`, waiting while it is empty. */
+  pop<T>(queue: Queue<T>): Promise<T>;
+  pop(queue: SharedQueue): Promise<Buffer | string>;
+  pop(queue: Queue | SharedQueue): Promise<unknown> {
+    if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, true);
+    if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
+    return takeItem(this.#core, queue, true);
+  }
+
+  /**
+   * Wait for the first ready case (Queue: an item; Fiber: done; AsyncOp:
+   * done; `{ readable: fd }` / `{ writable: fd }`: POLL_ADD revents).
+   * Resolves `{ index, value }`; exactly one case wins, losing queues keep
+   * their items, losing poll ops are cancelled and their completions awaited
+   * before select settles. A failed fiber / AsyncOp case rejects with its
+   * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
+   */
+  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+    const ms = opts?.timeout;
+    if (ms === undefined) return selectCases(this.#core, cases);
+    try {
+      validateMs(ms, 'opts.timeout');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.timeout(ms, () => selectCases(this.#core, cases));
+  }
+
+  /**
+   * A debounced `fn`: `d(...args)` runs fn once, `ms` after the last call,
+   * with the last call's arguments, in a new fiber of this machine (timed by
+   * a kernel timeout op, see src/debounce.ts). `d.flush()` runs a pending
+   * call now and resolves when fn is done; `d.cancel()` drops it.
+   */
+  debounce<A extends unknown[]>(ms: number, fn: (...args: A) => unknown): Debounced<A> {
+    validateMs(ms);
+    validateFunction(fn, 'fn');
+    return makeDebounce(this, ms, fn);
+  }
+
+  /**
+   * Start an actor: a fiber that runs `target.setup(...setupArgs)`, then
+   * handles the messages sent with `cast`/`call` one at a time by calling
+   * `target[name](...args)`, and runs `target.teardown()` when stopped.
+   * Port of UM#spin_actor (lib/uringmachine/actor.rb).
+   * @example
+   * const counter = m.spinActor({ n: 0, setup(n) { this.n = n; }, add(k) { return (this.n += k); } }, 10);
+   * await counter.call('add', 5); // 15
+   * await counter.stop();
+   */
+  spinActor(target: ActorTarget, ...setupArgs: unknown[]): Actor {
+    if (target === null || typeof target !== 'object') throw argTypeError('target', 'of type object', target);
+    return makeActor(this, target, setupArgs);
+  }
+
+  /**
+   * Start an actor in a worker thread with its own machine: the target is
+   * export `exportName` of the module at `moduleUrl` (an object like
+   * spinActor's target). Arguments and results must be structured-cloneable;
+   * messages travel as v8.serialize() bytes through two SharedQueues.
+   * A handler's error rejects the call with an Error rebuilt from its
+   * name/message/stack/code.
+   */
+  spinWorkerActor(moduleUrl: string | URL, exportName: string, ...setupArgs: unknown[]): Actor {
+    if (moduleUrl instanceof URL) moduleUrl = moduleUrl.href;
+    if (typeof moduleUrl !== 'string') throw argTypeError('moduleUrl', 'of type string or an instance of URL', moduleUrl);
+    if (typeof exportName !== 'string') throw argTypeError('exportName', 'of type string', exportName);
+    return makeWorkerActor(this, moduleUrl, exportName, setupArgs);
+  }
+  // ---- end Synchronisation, select, debounce (issue 4) ----
 }
 
 /** makedev(3) for the numbers fs.Stats reports. */
@@ -909,6 +1045,16 @@ function parseStatx(b: Buffer): Statx {
     mtime: ts(b, L.statx_mtime!),
   };
 }
+
+// ---- Synchronisation (issue 4): helper ----
+async function runLocked<T>(release: () => void, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+// ---- end (issue 4) ----
 
 /** Alias: `UM === UringMachine`. */
 export const UM = UringMachine;
