@@ -66,6 +66,9 @@ export interface NativeAddon {
 const require = createRequire(import.meta.url);
 
 function load(): NativeAddon {
+  // UM_ADDON: an alternative build, e.g. the AddressSanitizer one of
+  // scripts/test-native.sh.
+  if (process.env.UM_ADDON) return require(process.env.UM_ADDON) as NativeAddon;
   const candidates = ['../build/Release/um.node', '../build/Debug/um.node'];
   let lastError: unknown;
   for (const path of candidates) {
