@@ -738,29 +738,38 @@ export class UringMachine {
    * short on pipes and sockets; writev() completes short writes).
    */
   write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
-    const core = this.#core;
     try {
-      validateFd(fd);
-      const bytes = toBytes(data);
-      let n = bytes.length;
-      if (len !== undefined) {
-        validateInteger(len, 'len', 0, bytes.length);
-        n = len;
-      }
-      validateInteger(fileOffset, 'fileOffset', -1);
-      if (n === 0) return Promise.resolve(0);
-      const scope = core.enterScope();
-      const op = core.acquire(OP_KINDS.write, scope);
-      const t = core.tmpl;
-      t[0] = OPCODES.WRITE;
-      t[1] = fd;
-      setU64(t, 2, fileOffset);
-      t[6] = n;
-      op.pin0 = bytes;
-      return core.promise(op, bytes);
+      const op = this.#prepWrite(fd, data, len, fileOffset, true);
+      return op === null ? Promise.resolve(0) : this.#core.promise(op, op.pin0 as Uint8Array);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Validate a write and fill its SQE template; the op is owned by the
+   * current scope when `cancellable`. Returns null for zero bytes (nothing
+   * to submit).
+   */
+  #prepWrite(fd: number, data: Uint8Array | string, len: number | undefined, fileOffset: number, cancellable: boolean): Op | null {
+    validateFd(fd);
+    const bytes = toBytes(data);
+    let n = bytes.length;
+    if (len !== undefined) {
+      validateInteger(len, 'len', 0, bytes.length);
+      n = len;
+    }
+    validateInteger(fileOffset, 'fileOffset', -1);
+    if (n === 0) return null;
+    const core = this.#core;
+    const op = core.acquire(OP_KINDS.write, cancellable ? core.enterScope() : undefined);
+    const t = core.tmpl;
+    t[0] = OPCODES.WRITE;
+    t[1] = fd;
+    setU64(t, 2, fileOffset);
+    t[6] = n;
+    op.pin0 = bytes;
+    return op;
   }
 
   /**
@@ -801,26 +810,11 @@ export class UringMachine {
    * it. Errors are not reported; use write() where they matter.
    */
   writeAsync(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): void {
-    validateFd(fd);
-    const bytes = toBytes(data);
-    let n = bytes.length;
-    if (len !== undefined) {
-      validateInteger(len, 'len', 0, bytes.length);
-      n = len;
-    }
-    validateInteger(fileOffset, 'fileOffset', -1);
-    if (n === 0) return;
-    const core = this.#core;
-    const op = core.acquire(OP_KINDS.write, undefined);
-    const t = core.tmpl;
-    t[0] = OPCODES.WRITE;
-    t[1] = fd;
-    setU64(t, 2, fileOffset);
-    t[6] = n;
-    op.pin0 = bytes;
+    const op = this.#prepWrite(fd, data, len, fileOffset, false);
+    if (op === null) return;
     op.resolve = noop;
     op.reject = noop;
-    core.submit(op, bytes);
+    this.#core.submit(op, op.pin0 as Uint8Array);
   }
 
   /** Fire-and-forget close(fd). */
