@@ -149,5 +149,14 @@ int main(void) {
   printf("{\"contender\":\"c-ring\",\"groups\":%ld,\"chunks\":%ld,\"chunkSize\":%ld,\"seconds\":%.6f,\"chunksPerSec\":%.0f}\n",
          groups, groups * count, chunk, secs, groups * count / secs);
   um_ring_exit(&ring);
+  for (long g = 0; g < groups; g++) {
+    close(fds[g][0]);
+    close(fds[g][1]);
+  }
+  free(fds);
+  free(wbuf);
+  free(written);
+  free(got);
+  free(wpos);
   return 0;
 }
