@@ -118,6 +118,17 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
   }
 
   next(): Promise<IteratorResult<T>> {
+    // Check for cancellation first: with items always queued (a producer
+    // faster than the loop body) a cancelled loop would otherwise never end.
+    let scope;
+    try {
+      scope = this.core.enterScope();
+    } catch (e) {
+      this.#ended = true;
+      this.#queue.length = 0;
+      if (this.#op !== null) this.core.cancelOp(this.#op, NONE);
+      return this.#afterFinal().then(() => Promise.reject(e));
+    }
     if (this.#queue.length > 0) return Promise.resolve({ value: this.#queue.shift()!, done: false });
     if (this.#error !== NONE) {
       const e = this.#error;
@@ -126,17 +137,11 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       return this.#afterFinal().then(() => Promise.reject(e));
     }
     if (this.#ended) return this.#afterFinal().then(() => ({ value: undefined, done: true }) as IteratorResult<T>);
-    let scope;
     try {
-      scope = this.core.enterScope();
       if (this.#op === null) this.#op = this.start();
     } catch (e) {
-      // Cancelled between two items (e.g. terminated while the loop body
-      // ran): the kernel op is still running. Cancel it and leave only
-      // after its final CQE.
       this.#ended = true;
-      if (this.#op !== null) this.core.cancelOp(this.#op, NONE);
-      return this.#afterFinal().then(() => Promise.reject(e));
+      return Promise.reject(e);
     }
     const w = this.core.newWait();
     w.onCancel = (_w, error) => {
