@@ -4,6 +4,7 @@
  * @internal
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 
 /** The ring as the binding exposes it: see native/js_machine.c. */
 export interface NativeRing {
@@ -67,8 +68,9 @@ const require = createRequire(import.meta.url);
 
 function load(): NativeAddon {
   // UM_ADDON: an alternative build, e.g. the AddressSanitizer one of
-  // scripts/test-native.sh.
-  if (process.env.UM_ADDON) return require(process.env.UM_ADDON) as NativeAddon;
+  // scripts/test-native.sh. A relative path is taken from the current
+  // directory (require() alone would treat `build-asan/um.node` as a package).
+  if (process.env.UM_ADDON) return require(resolve(process.env.UM_ADDON)) as NativeAddon;
   const candidates = ['../build/Release/um.node', '../build/Debug/um.node'];
   let lastError: unknown;
   for (const path of candidates) {
