@@ -724,7 +724,8 @@ static void test_eventfd(void) {
    * libuv in the addon), and at that point either the CQE is visible or
    * um_ring_needs_enter() says to enter for it (DEFER_TASKRUN: the
    * completion is task work until we enter). */
-  struct um_kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 30 * 1000000};
+  /* Long enough that the "not yet readable" check cannot race the timer. */
+  struct um_kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000};
   struct um_sqe *s = um_ring_get_sqe(&r);
   REQUIRE(s != NULL);
   um_prep_timeout(s, &ts, 0, 0);
