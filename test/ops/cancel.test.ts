@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { MachineClosedError, Terminate, TimeoutError, UM, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir } from './helpers.js';
+import { assertNoPendingOps, createMachine, tmpDir } from '../helpers.js';
 
 type Blocker = { name: string; setup?: (m: UringMachine) => unknown; block: (m: UringMachine, ctx: any) => Promise<unknown> };
 
