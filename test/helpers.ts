@@ -1,18 +1,24 @@
 // Shared test helpers: a fresh machine per test (SQPOLL when
-// UM_TEST_SQPOLL=1), and the end-of-test check that nothing leaked.
+// UM_TEST_SQPOLL=1), the end-of-test check that nothing leaked, a bounded
+// wait for a condition, temporary directories, and forced GC.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { UringMachine, type UringMachineOptions } from 'uringmachine';
 
+/** A new machine; with UM_TEST_SQPOLL=1 it uses SQPOLL unless opts says otherwise. */
 export function createMachine(opts: UringMachineOptions = {}): UringMachine {
   if (process.env.UM_TEST_SQPOLL === '1' && opts.sqpoll === undefined) opts = { ...opts, sqpoll: true };
   return new UringMachine(opts);
 }
 
-/** Fails on leaked ops, internal cancels or live fibers; then closes m. */
+/**
+ * Fails on leaked ops (opsPending), internal cancels still in flight
+ * (opsTransient) or live fibers (m.fibers); then closes m.
+ */
 export function assertNoPendingOps(m: UringMachine): void {
   const x = m.metrics();
   assert.equal(x.opsPending, 0, 'ops pending');
@@ -21,17 +27,48 @@ export function assertNoPendingOps(m: UringMachine): void {
   m.close();
 }
 
-/** Snooze until cond() holds, at most `max` times. */
-export async function until(m: UringMachine, cond: () => boolean, max = 10000): Promise<void> {
+/**
+ * Sleep 1 ms at a time (which lets fibers, completions and the event loop
+ * run) until cond() holds, at most `max` times; fails the test otherwise.
+ */
+export async function until(m: UringMachine, cond: () => boolean, max = 5000, what = 'condition'): Promise<void> {
   for (let i = 0; i < max; i++) {
     if (cond()) return;
     await m.sleep(1);
   }
-  assert.fail('condition not met');
+  assert.fail(`${what} not met after ${max} turns`);
 }
 
+/** Snooze until cond() holds, at most `max` times (no timers involved). */
+export async function untilSnoozing(m: UringMachine, cond: () => boolean, max = 100_000, what = 'condition'): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    if (cond()) return;
+    await m.snooze();
+  }
+  assert.fail(`${what} not met after ${max} snoozes`);
+}
+
+/** Wait (bounded) until the machine has no op in flight and no live fiber. */
+export async function settle(m: UringMachine): Promise<void> {
+  await until(m, () => m.metrics().opsPending === 0 && m.metrics().opsTransient === 0 && m.fibers.size === 0, 5000, 'settled');
+}
+
+/** A fresh temporary directory, removed after the test. */
 export function tmpDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'um-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A FIFO named `name` in a fresh temporary directory. */
+export function tmpFifo(t: { after(fn: () => void): void }, name = 'fifo'): string {
+  const p = join(tmpDir(t), name);
+  execFileSync('mkfifo', [p]);
+  return p;
+}
+
+/** Run a full GC `times` times; the suite runs with --expose-gc. */
+export function gc(times = 3): void {
+  assert.ok(globalThis.gc, 'run the tests with node --expose-gc');
+  for (let i = 0; i < times; i++) globalThis.gc!();
 }
