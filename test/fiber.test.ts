@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { Fiber, Terminate, UM } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine } from './helpers.js';
+import { assertNoPendingOps, createMachine, until } from './helpers.js';
 
 test('spin starts the fiber on a later turn, not synchronously', async () => {
   const m = createMachine();
@@ -39,22 +39,59 @@ test('join: one, several, an array, a Set; values in order', async () => {
   assertNoPendingOps(m);
 });
 
-test('join rejects with the first error; await never rejects', async () => {
+test('join rejects with the first error, as soon as it happens; await never rejects', async () => {
   const m = createMachine();
   m.onUnhandledFiberError = () => assert.fail('joined fibers are not unhandled');
-  const slow = m.spin(async () => {
-    await m.sleep(20);
-    throw new Error('slow');
+  // `first` fails while `second` is parked: join must not wait for `second`.
+  const second = m.spin(async () => {
+    await m.yield();
+    throw new Error('second');
   });
-  const fast = m.spin(async () => {
+  const first = m.spin(async () => {
     await m.sleep(1);
-    throw new Error('fast');
+    throw new Error('first');
   });
   const ok = m.spin(async () => 42);
-  await assert.rejects(m.join(ok, slow, fast), /fast/);
-  assert.equal(await m.await(ok, slow, fast), 3);
-  assert.equal((slow.error as Error).message, 'slow');
-  await assert.rejects(m.join(slow), /slow/);
+  await assert.rejects(m.join(ok, second, first), /first/);
+  assert.equal(second.done, false, 'join rejected before the other fibers ended');
+  m.schedule(second, 'go');
+  assert.equal(await m.await(ok, second, first), 3);
+  assert.equal((second.error as Error).message, 'second');
+  // Both failed already: the earlier failure wins, whatever the argument order.
+  await assert.rejects(m.join(second, first), /first/);
+  await assert.rejects(m.join([second]), /second/);
+  // A fiber whose function throws synchronously fails the same way.
+  const sync = m.spin(() => {
+    throw new TypeError('sync throw');
+  });
+  await assert.rejects(m.join(sync), TypeError);
+  assert.ok(sync.error instanceof TypeError);
+  assert.equal(sync.result, undefined);
+  assert.equal(await m.await(), 0);
+  assertNoPendingOps(m);
+});
+
+test('await waits for all fibers, including failed and terminated ones', async () => {
+  const m = createMachine();
+  const order: string[] = [];
+  const a = m.spin(async () => {
+    await m.sleep(3);
+    order.push('a');
+    throw new Error('a');
+  });
+  const b = m.spin(async () => {
+    await m.sleep(1);
+    order.push('b');
+    return 'b';
+  });
+  const c = m.spin(() => m.sleep(0));
+  const waiter = m.spin(() => m.await(new Set([a, b]), [c]));
+  await m.join(b);
+  assert.equal(waiter.done, false);
+  m.terminate(c);
+  assert.equal(await m.join(waiter), 3);
+  assert.deepEqual(order, ['b', 'a']);
+  assert.ok(a.done && b.done && c.done);
   assertNoPendingOps(m);
 });
 
@@ -182,61 +219,109 @@ test('snooze lets other ready fibers run, in FIFO order', async () => {
   assertNoPendingOps(m);
 });
 
-test('currentFiber inside fibers, across awaits, and outside', async () => {
+test('currentFiber inside fibers, across awaits and scopes, and outside', async () => {
   const m = createMachine();
   assert.equal(m.currentFiber, undefined);
-  const seen: (Fiber | undefined)[] = [];
+  const seenF: (Fiber | undefined)[] = [];
+  const seenG: (Fiber | undefined)[] = [];
   const f = m.spin(async () => {
-    seen.push(m.currentFiber);
-    await m.sleep(1);
-    seen.push(m.currentFiber);
+    seenF.push(m.currentFiber);
+    await m.sleep(2);
+    seenF.push(m.currentFiber);
     await Promise.resolve();
-    seen.push(m.currentFiber);
+    await new Promise((r) => setTimeout(r, 1)); // a non-machine await
+    seenF.push(m.currentFiber);
+    await m.timeout(1000, async () => {
+      await m.sleep(1);
+      seenF.push(m.currentFiber);
+    });
   });
   const g = m.spin(async () => {
+    seenG.push(m.currentFiber);
     await m.sleep(1);
-    seen.push(m.currentFiber);
+    seenG.push(m.currentFiber);
   });
+  assert.equal(m.currentFiber, undefined, 'spin does not change the caller');
   await m.join(f, g);
-  assert.deepEqual(seen.slice(0, 1), [f]);
-  assert.ok(seen.filter((x) => x === f).length === 3);
-  assert.ok(seen.includes(g));
+  assert.deepEqual(seenF, [f, f, f, f]);
+  assert.deepEqual(seenG, [g, g]);
+  assert.equal(m.currentFiber, undefined);
+  // A scope opened outside fibers is not a fiber.
+  await m.timeout(1000, async () => {
+    await m.sleep(1);
+    assert.equal(m.currentFiber, undefined);
+  });
   assertNoPendingOps(m);
 });
 
 test('fibers and pendingFibers', async () => {
   const m = createMachine();
-  const f = m.spin(() => m.sleep(10));
+  const f = m.spin(() => m.sleep(10_000));
   const g = m.spin(() => m.yield());
-  assert.ok(m.fibers.has(f) && m.fibers.has(g));
+  let busy = true;
+  const h = m.spin(async () => {
+    while (busy) await m.snooze();
+  });
+  assert.deepEqual([...m.fibers], [f, g, h]);
+  assert.equal(m.pendingFibers.size, 0, 'not started yet: waiting on nothing');
   await m.sleep(2);
-  assert.ok(m.pendingFibers.has(f));
-  assert.ok(m.pendingFibers.has(g));
+  assert.ok(m.pendingFibers.has(f), 'waiting on a kernel op');
+  assert.ok(m.pendingFibers.has(g), 'parked in yield');
   m.schedule(g, 1);
+  m.terminate(f);
   await m.join(f, g);
+  assert.deepEqual([...m.fibers], [h]);
+  assert.equal(m.pendingFibers.has(f) || m.pendingFibers.has(g), false);
+  busy = false;
+  await m.join(h);
   assert.equal(m.fibers.size, 0);
   assert.equal(m.pendingFibers.size, 0);
   assertNoPendingOps(m);
 });
 
-test('onUnhandledFiberError: called only when nobody joins the failed fiber', async () => {
+test('onUnhandledFiberError: called only when nobody joined; never for terminated fibers', async () => {
   const m = createMachine();
-  const reported: unknown[] = [];
-  m.onUnhandledFiberError = (e, fiber) => reported.push([e, fiber]);
+  const reported: [unknown, Fiber][] = [];
+  m.onUnhandledFiberError = (e, fiber) => void reported.push([e, fiber]);
   const joined = m.spin(async () => {
     await m.sleep(1);
     throw new Error('joined');
+  });
+  const awaited = m.spin(async () => {
+    await m.sleep(1);
+    throw new Error('awaited');
   });
   const lonely = m.spin(async () => {
     await m.sleep(1);
     throw new Error('lonely');
   });
+  const terminated = m.spin(() => m.sleep(10_000));
+  const waiter = m.spin(() => m.await(awaited));
   await assert.rejects(m.join(joined), /joined/);
-  await m.sleep(5);
+  await m.join(waiter);
+  await until(m, () => lonely.done);
+  m.terminate(terminated);
+  await until(m, () => terminated.done);
+  await m.sleep(1);
   assert.equal(reported.length, 1);
-  const [e, fiber] = reported[0] as [Error, Fiber];
-  assert.equal(e.message, 'lonely');
-  assert.equal(fiber, lonely);
+  assert.equal((reported[0]![0] as Error).message, 'lonely');
+  assert.equal(reported[0]![1], lonely);
+  // Joining it afterwards still gives the error, and reports nothing more.
+  await assert.rejects(m.join(lonely), /lonely/);
+  assert.equal(reported.length, 1);
+  assertNoPendingOps(m);
+});
+
+test('schedule and terminate on a finished fiber do nothing', async () => {
+  const m = createMachine();
+  const f = m.spin(() => 'v');
+  assert.equal(await m.join(f), 'v');
+  m.schedule(f, 'late');
+  m.schedule(f, new Error('late'));
+  m.terminate(f);
+  assert.equal(f.result, 'v');
+  assert.equal(f.error, undefined);
+  assert.equal(await m.join(f), 'v');
   assertNoPendingOps(m);
 });
 
