@@ -104,22 +104,32 @@ static void drain_for_teardown(js_ring *r) {
   int32_t pending = r->state[0];
   if (pending <= 0 || r->ring.fd < 0) return;
   r->ring.sqe_tail = (uint32_t)r->state[1];
-  struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
-  if (!sqe) {
-    um_ring_submit(&r->ring);
-    sqe = um_ring_get_sqe(&r->ring);
-  }
-  if (sqe) {
-    um_prep_cancel(sqe, 0, UM_ASYNC_CANCEL_ANY | UM_ASYNC_CANCEL_ALL);
-    sqe->user_data = (uint64_t)1 << 32; /* internal: ignored */
-  }
+  /* A multishot op between two shots can miss a cancel (a multishot timeout
+   * is off the timeout list until its task work re-arms it), so the cancel
+   * is sent again after every round that brought no final CQE. */
+  int progress = 0;
   for (int rounds = 0; pending > 0 && rounds < 50; rounds++) { /* <= ~5 s */
+    if (!progress) {
+      struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
+      if (!sqe) {
+        um_ring_submit(&r->ring);
+        sqe = um_ring_get_sqe(&r->ring);
+      }
+      if (sqe) {
+        um_prep_cancel(sqe, 0, UM_ASYNC_CANCEL_ANY | UM_ASYNC_CANCEL_ALL);
+        sqe->user_data = (uint64_t)1 << 32; /* internal: ignored */
+      }
+    }
+    progress = 0;
     if (um_ring_enter(&r->ring, 1, 1, 100) < 0) break;
     unsigned n;
     while ((n = um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap)) > 0) {
       for (unsigned i = 0; i < n; i++) {
         const int32_t *c = r->cqes + 4 * i;
-        if (c[1] == 0 && !((uint32_t)c[3] & UM_CQE_F_MORE)) pending--;
+        if (c[1] == 0 && !((uint32_t)c[3] & UM_CQE_F_MORE)) {
+          pending--;
+          progress = 1;
+        }
       }
     }
   }

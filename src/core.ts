@@ -26,8 +26,15 @@ import { RunQueue, type Resume } from './runqueue.js';
 const F_MORE = 1 << 1;
 const ETIME = 62;
 const EBUSY = 16;
-/** user_data high word for internal SQEs (cancels) whose CQEs are ignored. */
+const ENOENT = 2;
+const EALREADY = 114;
+/**
+ * user_data high word for internal SQEs (cancels): the low byte is the tag,
+ * bits 8-31 the target op's generation (a targeted cancel's low word is the
+ * op id), so a missed cancel can be told apart from a record reused since.
+ */
 const TAG_INTERNAL = 1;
+const GEN_MASK = 0xffffff;
 /** CQEs copied out per native call. */
 const BATCH = 1024;
 /** Consecutive microtask turns before yielding to the event loop. */
@@ -414,7 +421,8 @@ export class Core implements Scheduler {
     t[0] = OPCODES.ASYNC_CANCEL;
     t[1] = -1;
     t[4] = op.id; // addr = target user_data (low word; high word 0)
-    t[9] = TAG_INTERNAL;
+    t[8] = op.id;
+    t[9] = TAG_INTERNAL | ((op.gen & GEN_MASK) << 8);
     if (!this.#push(t)) {
       t.fill(0);
       this.#deferredCancels.push(op, op.gen); // retried by reap() once the batch is settled
@@ -459,6 +467,8 @@ export class Core implements Scheduler {
     for (let i = 0, j = 0; i < n; i++, j += 4) {
       if (c[j + 1] !== 0) {
         this.transient--; // internal SQE (cancel): nothing waits on it
+        const r = c[j + 2]!;
+        if (r === -ENOENT || r === -EALREADY) this.#missedCancel(c[j]!, c[j + 1]!);
         continue;
       }
       const op = ops[c[j]!]!;
@@ -472,6 +482,22 @@ export class Core implements Scheduler {
       this.#complete(op, res, flags);
     }
     this.#state[0] = this.pending;
+  }
+
+  /**
+   * A targeted cancel found nothing to cancel. For a one-shot op that means
+   * its CQE is on the way. A multishot op can be between two shots, though:
+   * a multishot timeout whose timer fired is off the kernel's timeout list
+   * until its task work re-arms it (with DEFER_TASKRUN, at our next
+   * getevents, after the cancel SQE was already processed), so the cancel
+   * misses and the op would go on forever. Retry it after this batch, as
+   * long as the same op is still waiting for its cancel.
+   */
+  #missedCancel(id: number, hi: number): void {
+    const op = this.#ops[id];
+    if (op === undefined || op.listener === null || op.state !== OpState.CANCELLING) return;
+    if ((op.gen & GEN_MASK) !== hi >>> 8) return;
+    this.#deferredCancels.push(op, op.gen);
   }
 
   #complete(op: Op, res: number, flags: number): void {
@@ -635,18 +661,26 @@ export class Core implements Scheduler {
     }
     if (this.pending > 0) {
       const t = this.#cancelTmpl;
-      t.fill(0);
-      t[0] = OPCODES.ASYNC_CANCEL;
-      t[1] = -1;
-      t[7] = CANCEL_ANY | CANCEL_ALL;
-      t[9] = TAG_INTERNAL;
-      if (this.#push(t)) this.transient++;
+      const cancelAll = (): void => {
+        t.fill(0);
+        t[0] = OPCODES.ASYNC_CANCEL;
+        t[1] = -1;
+        t[7] = CANCEL_ANY | CANCEL_ALL;
+        t[8] = -1; // no target op
+        t[9] = TAG_INTERNAL;
+        if (this.#push(t)) this.transient++;
+      };
+      cancelAll();
       const deadline = Date.now() + 5000;
       while (this.pending > 0 && Date.now() < deadline) {
         const n = this.ring.wait(this.tail, 1, 100);
         if (n < 0) break;
         if (n > 0) this.#process(n);
+        // A multishot op between two shots can miss a cancel (see
+        // #missedCancel): ask again whenever a round brought nothing.
+        else cancelAll();
       }
+      this.#deferredCancels.length = 0;
       if (this.pending > 0) {
         // The kernel still owns these buffers: keep them alive forever
         // rather than let them be collected under an in-flight op.

@@ -99,7 +99,8 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
 
   #push(v: T): void {
     const w = this.#waiter;
-    if (w !== null) {
+    // A waiter whose cancel is pending fails at the final CQE: it takes no item.
+    if (w !== null && this.#pendingCancel === NONE) {
       this.#waiter = null;
       w.wake({ value: v, done: false });
     } else this.#queue.push(v);
