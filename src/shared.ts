@@ -177,6 +177,12 @@ export function sharedLock(core: Core, mu: SharedMutex): Promise<void> | undefin
 }
 
 async function lockWord(core: Core, w: Int32Array): Promise<void> {
+  // Holders keep the lock briefly: yield a few times before sleeping, which
+  // would make every unlock submit a FUTEX_WAKE.
+  for (let i = 0; i < SPIN_YIELDS; i++) {
+    await snooze(core);
+    if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+  }
   for (;;) {
     if (Atomics.exchange(w, 0, 2) === 0) return;
     await futexWait(core, w, 2);
@@ -214,6 +220,8 @@ export interface SharedQueueOptions {
 function recordBytes(len: number): number {
   return 8 + ((len + 3) & ~3);
 }
+
+const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, at: number, start: number, end: number) => number;
 
 const EMPTY: unique symbol = Symbol('empty');
 
@@ -385,15 +393,19 @@ export class SharedQueue {
 
   /** @internal */ copyIn(pos: number, src: Uint8Array): void {
     const first = Math.min(src.length, this.size - pos);
-    this.u8.set(first === src.length ? src : src.subarray(0, first), pos);
-    if (first < src.length) this.u8.set(src.subarray(first), 0);
+    if (first === src.length) this.u8.set(src, pos);
+    else {
+      this.u8.set(src.subarray(0, first), pos);
+      this.u8.set(src.subarray(first), 0);
+    }
   }
 
   /** @internal */ copyOut(pos: number, len: number): Buffer {
     const out = Buffer.allocUnsafe(len);
     const first = Math.min(len, this.size - pos);
-    out.set(this.u8.subarray(pos, pos + first), 0);
-    if (first < len) out.set(this.u8.subarray(0, len - first), first);
+    // Buffer#copy takes offsets: no view allocated per item.
+    copyBytes.call(this.u8, out, 0, pos, pos + first);
+    if (first < len) copyBytes.call(this.u8, out, first, 0, len - first);
     return out;
   }
 }

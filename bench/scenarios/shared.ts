@@ -115,11 +115,14 @@ async function work(job: Job, go: Promise<void>): Promise<void> {
         const w = new Int32Array(job.sab, 0, 1);
         const c = new Int32Array(job.counter);
         await go;
+        // A pending Atomics.waitAsync does not keep a thread's event loop alive.
+        const keepAlive = setInterval(() => undefined, 1000);
         for (let i = 0; i < job.n; i++) {
           await atomicsLock(w);
           c[0] = c[0]! + 1;
           atomicsUnlock(w);
         }
+        clearInterval(keepAlive);
         break;
       }
     }
