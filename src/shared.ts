@@ -221,8 +221,6 @@ function recordBytes(len: number): number {
   return 8 + ((len + 3) & ~3);
 }
 
-const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, at: number, start: number, end: number) => number;
-
 const EMPTY: unique symbol = Symbol('empty');
 
 /**
@@ -393,7 +391,11 @@ export class SharedQueue {
 
   /** @internal */ copyIn(pos: number, src: Uint8Array): void {
     const first = Math.min(src.length, this.size - pos);
-    if (first === src.length) this.u8.set(src, pos);
+    if (src.length <= 128) {
+      const u8 = this.u8;
+      for (let i = 0; i < first; i++) u8[pos + i] = src[i]!;
+      for (let i = first; i < src.length; i++) u8[i - first] = src[i]!;
+    } else if (first === src.length) this.u8.set(src, pos);
     else {
       this.u8.set(src.subarray(0, first), pos);
       this.u8.set(src.subarray(first), 0);
@@ -402,10 +404,16 @@ export class SharedQueue {
 
   /** @internal */ copyOut(pos: number, len: number): Buffer {
     const out = Buffer.allocUnsafe(len);
+    const u8 = this.u8;
     const first = Math.min(len, this.size - pos);
-    // Buffer#copy takes offsets: no view allocated per item.
-    copyBytes.call(this.u8, out, 0, pos, pos + first);
-    if (first < len) copyBytes.call(this.u8, out, first, 0, len - first);
+    if (len <= 128) {
+      // Small items: a plain loop beats both Buffer#copy and set(subarray()).
+      for (let i = 0; i < first; i++) out[i] = u8[pos + i]!;
+      for (let i = first; i < len; i++) out[i] = u8[i - first]!;
+      return out;
+    }
+    out.set(u8.subarray(pos, pos + first), 0);
+    if (first < len) out.set(u8.subarray(0, len - first), first);
     return out;
   }
 }
