@@ -15,7 +15,7 @@ export {
   NoFiberError,
 } from './errors.js';
 export { constants } from './constants.js';
-// ---- Synchronisation, select, debounce (issue 4) ----
+// ---- Synchronisation, select, actors, debounce (issue 4) ----
 export { Mutex, Queue } from './sync.js';
 export { SharedMutex, SharedQueue } from './shared.js';
 export type { SharedQueueOptions } from './shared.js';

@@ -24,7 +24,7 @@ import {
   validateInteger,
   validateMs,
 } from './validate.js';
-// ---- Synchronisation, select, debounce (issue 4): imports ----
+// ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
 import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
 import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
@@ -882,7 +882,7 @@ export class UringMachine {
     return this.#core;
   }
 
-  // ---- Synchronisation, select, debounce (issue 4) ----
+  // ---- Synchronisation, select, actors, debounce (issue 4) ----
 
   /**
    * Run `fn` holding `mu` (FIFO among waiting fibers); the lock is released
@@ -1009,7 +1009,7 @@ export class UringMachine {
     if (typeof exportName !== 'string') throw argTypeError('exportName', 'of type string', exportName);
     return makeWorkerActor(this, moduleUrl, exportName, setupArgs);
   }
-  // ---- end Synchronisation, select, debounce (issue 4) ----
+  // ---- end Synchronisation, select, actors, debounce (issue 4) ----
 }
 
 /** makedev(3) for the numbers fs.Stats reports. */

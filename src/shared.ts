@@ -33,7 +33,23 @@ const FUTEX_FLAGS = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE;
 const WAIT_KIND: OpKind = Object.freeze({ opcode: 51, syscall: 'futex_wait', floor: 607, multishot: false, createsFd: false });
 const WAKE_KIND: OpKind = Object.freeze({ opcode: 52, syscall: 'futex_wake', floor: 607, multishot: false, createsFd: false });
 /** Fast-path attempts at the queue's inner lock before parking on its futex. */
-const SPIN = 32;
+const SPIN = 2000;
+/**
+ * Runqueue yields an empty (full) queue's taker (putter) makes, re-checking
+ * the count, before it registers as a sleeper: between two busy threads the
+ * other side usually acts within that window, and a taker that never
+ * registers costs the other side no FUTEX_WAKE (one io_uring_enter each).
+ */
+const SPIN_YIELDS = 16;
+
+/** Let the machine's other ready fibers run (like m.snooze()). */
+function snooze(core: Core): Promise<void> {
+  const scope = core.enterScope();
+  const w = core.newWait();
+  const p = core.park(w, scope);
+  w.wake(undefined);
+  return p;
+}
 
 // ---- futex ops ---------------------------------------------------------------
 
@@ -52,8 +68,8 @@ class WaitListener implements MultishotListener {
 
   final(res: number, _flags: number, cancelError: unknown): void {
     if (cancelError !== NONE) {
-      // Woken and cancelled at once: the wake was meant for some waiter, so
-      // pass it on rather than lose it.
+      // Woken and cancelled at once: if the wake was meant for one waiter
+      // (a SharedMutex unlock), pass it on rather than lose it.
       if (res === 0) futexWake(this.core, this.word, 1);
       this.reject(cancelError);
     } else if (res >= 0 || res === -EAGAIN || res === -EINTR) this.resolve();
@@ -161,6 +177,12 @@ export function sharedLock(core: Core, mu: SharedMutex): Promise<void> | undefin
 }
 
 async function lockWord(core: Core, w: Int32Array): Promise<void> {
+  // Holders keep the lock briefly: yield a few times before sleeping, which
+  // would make every unlock submit a FUTEX_WAKE.
+  for (let i = 0; i < SPIN_YIELDS; i++) {
+    await snooze(core);
+    if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+  }
   for (;;) {
     if (Atomics.exchange(w, 0, 2) === 0) return;
     await futexWait(core, w, 2);
@@ -182,8 +204,6 @@ const TAIL = 3;
 const USED = 4;
 const NOT_EMPTY = 5;
 const NOT_FULL = 6;
-const CONSUMERS = 7;
-const PRODUCERS = 8;
 const CAPACITY = 9;
 const SIZE = 10;
 const MAGIC = 11;
@@ -315,7 +335,9 @@ export class SharedQueue {
   /** @internal Try to take the inner lock without waiting. */
   tryLock(): boolean {
     const w = this.lockWord;
-    for (let i = 0; i < SPIN; i++) if (Atomics.compareExchange(w, 0, 0, 1) === 0) return true;
+    for (let i = 0; i < SPIN; i++) {
+      if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, 1) === 0) return true;
+    }
     return false;
   }
 
@@ -369,15 +391,29 @@ export class SharedQueue {
 
   /** @internal */ copyIn(pos: number, src: Uint8Array): void {
     const first = Math.min(src.length, this.size - pos);
-    this.u8.set(first === src.length ? src : src.subarray(0, first), pos);
-    if (first < src.length) this.u8.set(src.subarray(first), 0);
+    if (src.length <= 128) {
+      const u8 = this.u8;
+      for (let i = 0; i < first; i++) u8[pos + i] = src[i]!;
+      for (let i = first; i < src.length; i++) u8[i - first] = src[i]!;
+    } else if (first === src.length) this.u8.set(src, pos);
+    else {
+      this.u8.set(src.subarray(0, first), pos);
+      this.u8.set(src.subarray(first), 0);
+    }
   }
 
   /** @internal */ copyOut(pos: number, len: number): Buffer {
     const out = Buffer.allocUnsafe(len);
+    const u8 = this.u8;
     const first = Math.min(len, this.size - pos);
-    out.set(this.u8.subarray(pos, pos + first), 0);
-    if (first < len) out.set(this.u8.subarray(0, len - first), first);
+    if (len <= 128) {
+      // Small items: a plain loop beats both Buffer#copy and set(subarray()).
+      for (let i = 0; i < first; i++) out[i] = u8[pos + i]!;
+      for (let i = first; i < len; i++) out[i] = u8[i - first]!;
+      return out;
+    }
+    out.set(u8.subarray(pos, pos + first), 0);
+    if (first < len) out.set(u8.subarray(0, len - first), first);
     return out;
   }
 }
@@ -388,22 +424,31 @@ function encode(v: unknown): [Uint8Array, boolean] {
   throw argTypeError('value', 'of type string or an instance of Uint8Array', v);
 }
 
-/** Release the inner lock, then wake whoever the change may concern. */
-function release(core: Core, q: SharedQueue, wakeConsumer: boolean, wakeProducer: boolean): void {
+/**
+ * Condition words (NOT_EMPTY, NOT_FULL): bit 0 says "someone sleeps (or is
+ * about to) on this word", bits 1-31 are an epoch. A sleeper sets bit 0
+ * with the inner lock held, after finding the queue empty (full), and waits
+ * for the word to still hold that value. A state change clears the bit and
+ * advances the epoch with one compare-exchange, and only the thread that
+ * wins it submits FUTEX_WAKE, for all sleepers: one wake per sleep, however
+ * many items move meanwhile. A sleeper the wake misses (not yet in the
+ * kernel) sees a changed word: EAGAIN, and it looks again.
+ */
+function prepareSleep(word: Int32Array): number {
+  return Atomics.or(word, 0, 1) | 1;
+}
+
+function signal(core: Core, word: Int32Array): void {
+  const old = Atomics.load(word, 0);
+  if ((old & 1) !== 0 && Atomics.compareExchange(word, 0, old, (old + 2) & ~1) === old) {
+    futexWake(core, word, 0x7fffffff);
+  }
+}
+
+/** Release the inner lock, then wake the sleepers the change concerns. */
+function release(core: Core, q: SharedQueue, put: boolean): void {
   unlockWord(core, q.lockWord);
-  if (wakeConsumer) futexWake(core, q.notEmpty, 1);
-  if (wakeProducer) futexWake(core, q.notFull, 1);
-}
-
-/** After a put, with the lock held: bump NOT_EMPTY; true if a consumer may wait. */
-function signalPut(q: SharedQueue): boolean {
-  Atomics.add(q.h, NOT_EMPTY, 1);
-  return Atomics.load(q.h, CONSUMERS) > 0;
-}
-
-function signalTake(q: SharedQueue): boolean {
-  Atomics.add(q.h, NOT_FULL, 1);
-  return Atomics.load(q.h, PRODUCERS) > 0;
+  signal(core, put ? q.notEmpty : q.notFull);
 }
 
 /** m.push / m.unshift on a SharedQueue. @internal */
@@ -416,7 +461,7 @@ export function sharedPut(core: Core, q: SharedQueue, value: unknown, front: boo
     core.enterScope();
     if (q.tryLock()) {
       if (q.putLocked(bytes, isString, front)) {
-        release(core, q, signalPut(q), false);
+        release(core, q, true);
         return Promise.resolve();
       }
       unlockWord(core, q.lockWord);
@@ -428,21 +473,25 @@ export function sharedPut(core: Core, q: SharedQueue, value: unknown, front: boo
 }
 
 async function putSlow(core: Core, q: SharedQueue, bytes: Uint8Array, isString: boolean, front: boolean): Promise<void> {
+  let spun = false;
   for (;;) {
     core.enterScope();
     if (!q.tryLock()) await lockWord(core, q.lockWord);
     if (q.putLocked(bytes, isString, front)) {
-      release(core, q, signalPut(q), false);
+      release(core, q, true);
       return;
     }
-    const seq = Atomics.load(q.h, NOT_FULL);
-    Atomics.add(q.h, PRODUCERS, 1);
-    unlockWord(core, q.lockWord);
-    try {
-      await futexWait(core, q.notFull, seq);
-    } finally {
-      Atomics.sub(q.h, PRODUCERS, 1);
+    if (!spun) {
+      spun = true;
+      unlockWord(core, q.lockWord);
+      const c = Atomics.load(q.h, COUNT);
+      for (let i = 0; i < SPIN_YIELDS && Atomics.load(q.h, COUNT) >= c; i++) await snooze(core);
+      continue;
     }
+    spun = false;
+    const seq = prepareSleep(q.notFull);
+    unlockWord(core, q.lockWord);
+    await futexWait(core, q.notFull, seq);
   }
 }
 
@@ -450,7 +499,8 @@ async function putSlow(core: Core, q: SharedQueue, bytes: Uint8Array, isString: 
 export function sharedTryTake(core: Core, q: SharedQueue): Buffer | string | typeof EMPTY {
   if (Atomics.load(q.h, COUNT) === 0 || !q.tryLock()) return EMPTY;
   const v = q.takeLocked(false);
-  release(core, q, false, v !== EMPTY && signalTake(q));
+  if (v === EMPTY) unlockWord(core, q.lockWord);
+  else release(core, q, false);
   return v;
 }
 
@@ -461,7 +511,7 @@ export function sharedTake(core: Core, q: SharedQueue, back: boolean): Promise<B
     if (q.tryLock()) {
       const v = q.takeLocked(back);
       if (v !== EMPTY) {
-        release(core, q, false, signalTake(q));
+        release(core, q, false);
         return Promise.resolve(v);
       }
       unlockWord(core, q.lockWord);
@@ -473,22 +523,25 @@ export function sharedTake(core: Core, q: SharedQueue, back: boolean): Promise<B
 }
 
 async function takeSlow(core: Core, q: SharedQueue, back: boolean): Promise<Buffer | string> {
+  let spun = false;
   for (;;) {
     core.enterScope();
     if (!q.tryLock()) await lockWord(core, q.lockWord);
     const v = q.takeLocked(back);
     if (v !== EMPTY) {
-      release(core, q, false, signalTake(q));
+      release(core, q, false);
       return v;
     }
-    const seq = Atomics.load(q.h, NOT_EMPTY);
-    Atomics.add(q.h, CONSUMERS, 1);
-    unlockWord(core, q.lockWord);
-    try {
-      await futexWait(core, q.notEmpty, seq);
-    } finally {
-      Atomics.sub(q.h, CONSUMERS, 1);
+    if (!spun) {
+      spun = true;
+      unlockWord(core, q.lockWord);
+      for (let i = 0; i < SPIN_YIELDS && Atomics.load(q.h, COUNT) === 0; i++) await snooze(core);
+      continue;
     }
+    spun = false;
+    const seq = prepareSleep(q.notEmpty);
+    unlockWord(core, q.lockWord);
+    await futexWait(core, q.notEmpty, seq);
   }
 }
 
@@ -547,20 +600,13 @@ export function watchShared(core: Core, sel: SharedSelection, i: number, q: Shar
         }
         const v = q.takeLocked(false);
         if (v !== EMPTY) {
-          release(core, q, false, signalTake(q));
+          release(core, q, false);
           sel.win(i, v, false);
           return;
         }
-        const seq = Atomics.load(q.h, NOT_EMPTY);
-        Atomics.add(q.h, CONSUMERS, 1);
+        const seq = prepareSleep(q.notEmpty);
         unlockWord(core, q.lockWord);
-        let res: number;
-        try {
-          res = await waitRaw(core, q.notEmpty, seq, setOp);
-        } finally {
-          Atomics.sub(q.h, CONSUMERS, 1);
-        }
-        if (res === 0 && sel.settled) futexWake(core, q.notEmpty, 1);
+        await waitRaw(core, q.notEmpty, seq, setOp);
       }
     } catch (e) {
       sel.win(i, e, true);

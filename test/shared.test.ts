@@ -100,6 +100,34 @@ test('shared mutex: a waiter cancelled by timeout does not take the lock', async
   await finish(m);
 });
 
+test('shared mutex: a waiter woken and terminated at once passes the wake on', async () => {
+  const m = createMachine();
+  const mu = new SharedMutex();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const log: string[] = [];
+  let a!: ReturnType<typeof m.spin>;
+  const holder = m.spin(async () => {
+    await m.synchronize(mu, () => gate);
+    // The unlock's FUTEX_WAKE(1) is on its way to the first waiter (a):
+    // cancel a right now; its wake must reach b.
+    m.terminate(a);
+  });
+  await m.snooze();
+  a = m.spin(() => m.synchronize(mu, () => log.push('a')));
+  await until(m, () => m.metrics().opsPending === 1);
+  const b = m.spin(() => m.synchronize(mu, () => log.push('b')));
+  await until(m, () => m.metrics().opsPending === 2);
+  release();
+  await m.join(holder);
+  // Guard against a hang (the wake lost with the cancelled waiter): not a timing threshold.
+  await m.timeout(10_000, () => m.join(b));
+  await m.join(a);
+  assert.deepEqual(log, ['b']);
+  assert.equal(mu.isLocked, false);
+  await finish(m);
+});
+
 test('shared queue: strings stay strings, bytes come out Buffers; both ends', async () => {
   const m = createMachine();
   const q = new SharedQueue({ capacity: 8, bytes: 1024 });
