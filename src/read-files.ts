@@ -30,6 +30,7 @@
  * @internal
  */
 import type { Core } from './core.js';
+import type { Scope } from './op.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
@@ -77,9 +78,9 @@ class Reader {
     this.#core = core;
   }
 
-  #open(path: Buffer): Promise<number> {
+  #open(path: Buffer, scope: Scope | undefined): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.openat, core.enterScope());
+    const op = core.acquire(OP_KINDS.openat, scope);
     const t = core.tmpl;
     t[0] = OPCODES.OPENAT;
     t[1] = AT_FDCWD;
@@ -88,9 +89,9 @@ class Reader {
     return core.promise(op, path);
   }
 
-  #statx(path: Buffer, out: Buffer): Promise<number> {
+  #statx(path: Buffer, out: Buffer, scope: Scope | undefined): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.statx, core.enterScope());
+    const op = core.acquire(OP_KINDS.statx, scope);
     const t = core.tmpl;
     t[0] = OPCODES.STATX;
     t[1] = AT_FDCWD;
@@ -101,9 +102,9 @@ class Reader {
   }
 
   /** READ of len bytes at buf[off] from file offset pos (-1: the file position). */
-  #read(fd: number, buf: Buffer, off: number, len: number, pos: number, sqeFlags: number): Promise<number> {
+  #read(fd: number, buf: Buffer, off: number, len: number, pos: number, sqeFlags: number, scope: Scope | undefined): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.read, core.enterScope());
+    const op = core.acquire(OP_KINDS.read, scope);
     const t = core.tmpl;
     t[0] = OPCODES.READ | (sqeFlags << 8);
     t[1] = fd;
@@ -142,7 +143,11 @@ class Reader {
 
   /** Read one whole file. Every op it issued has completed when it settles. */
   async read(path: Buffer, key: string, stx: Buffer): Promise<Buffer> {
-    const [o, s] = await Promise.all([settle(this.#open(path)), settle(this.#statx(path, stx))]);
+    // The scope is checked once per group of SQEs: a pending cancel must
+    // throw before the first of them is queued, never between two (an fd
+    // would leak, or a link flag would join a stranger's SQE).
+    let scope = this.#core.enterScope();
+    const [o, s] = await Promise.all([settle(this.#open(path, scope)), settle(this.#statx(path, stx, scope))]);
     if (!o.ok) throw named(o.error, key);
     const fd = o.value;
     if (!s.ok) {
@@ -153,10 +158,16 @@ class Reader {
     const mode = stx.readUInt16LE(L.statx_mode!);
     if ((mode & S_IFMT) !== S_IFREG || size === 0 || size > MAX_READ) return this.#loop(fd, key, size);
 
+    try {
+      scope = this.#core.enterScope();
+    } catch (e) {
+      await settle(this.#close(fd));
+      throw e;
+    }
     const buf = Buffer.allocUnsafe(size);
     this.#room(3);
-    const pa = settle(this.#read(fd, buf, 0, size, 0, IOSQE_IO_HARDLINK));
-    const pb = settle(this.#read(fd, this.#probe, 0, 1, size, IOSQE_IO_HARDLINK));
+    const pa = settle(this.#read(fd, buf, 0, size, 0, IOSQE_IO_HARDLINK, scope));
+    const pb = settle(this.#read(fd, this.#probe, 0, 1, size, IOSQE_IO_HARDLINK, scope));
     const pc = settle(this.#close(fd));
     const a = await pa;
     const b = await pb;
@@ -166,7 +177,7 @@ class Reader {
     if (!c.ok) throw named(c.error, key);
     if (a.value === size && b.value === 0) return buf;
     // It changed size while read: start over with the plain loop.
-    const r = await settle(this.#open(path));
+    const r = await settle(this.#open(path, this.#core.enterScope()));
     if (!r.ok) throw named(r.error, key);
     return this.#loop(r.value, key, size);
   }
@@ -183,7 +194,7 @@ class Reader {
           buf.copy(bigger, 0, 0, len);
           buf = bigger;
         }
-        const n = await this.#read(fd, buf, len, Math.min(buf.length - len, MAX_READ), -1, 0);
+        const n = await this.#read(fd, buf, len, Math.min(buf.length - len, MAX_READ), -1, 0, this.#core.enterScope());
         if (n === 0) break;
         len += n;
       }
