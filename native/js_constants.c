@@ -687,6 +687,16 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
   put(env, c, "P_PID", P_PID);
   put(env, c, "P_PGID", P_PGID);
   put(env, c, "P_PIDFD", 3); /* Linux 5.4; not in every libc's idtype_t */
+  /* ---- Files and descriptors (issue 5): waitid si_code values ---- */
+#ifdef CLD_EXITED
+  put(env, c, "CLD_EXITED", CLD_EXITED);
+  put(env, c, "CLD_KILLED", CLD_KILLED);
+  put(env, c, "CLD_DUMPED", CLD_DUMPED);
+  put(env, c, "CLD_TRAPPED", CLD_TRAPPED);
+  put(env, c, "CLD_STOPPED", CLD_STOPPED);
+  put(env, c, "CLD_CONTINUED", CLD_CONTINUED);
+#endif
+  /* ---- end (issue 5) ---- */
   st = napi_set_named_property(env, exports, "constants", c);
   if (st != napi_ok) return st;
 
@@ -703,5 +713,16 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
   put(env, layout, "sockaddrStorage", sizeof(struct sockaddr_storage));
   put(env, layout, "sqe", sizeof(struct um_sqe));
   put(env, layout, "cqe", sizeof(struct um_cqe));
+  /* ---- Files and descriptors (issue 5): the siginfo_t IORING_OP_WAITID
+   * writes (si_code, si_pid, si_status: the SIGCHLD members of the union),
+   * and the page size madvise() aligns to. ---- */
+  put(env, layout, "siginfoSize", sizeof(siginfo_t));
+  put(env, layout, "siginfo_signo", offsetof(siginfo_t, si_signo));
+  put(env, layout, "siginfo_code", offsetof(siginfo_t, si_code));
+  put(env, layout, "siginfo_pid", offsetof(siginfo_t, si_pid));
+  put(env, layout, "siginfo_uid", offsetof(siginfo_t, si_uid));
+  put(env, layout, "siginfo_status", offsetof(siginfo_t, si_status));
+  put(env, layout, "pageSize", sysconf(_SC_PAGESIZE));
+  /* ---- end (issue 5) ---- */
   return napi_set_named_property(env, exports, "layout", layout);
 }

@@ -2,6 +2,7 @@
  * Error classes. Kernel failures are {@link UMError}; library conditions have
  * their own classes with stable `code`s (see docs/errors.md).
  */
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 
 const errorMap = getSystemErrorMap();
@@ -32,12 +33,19 @@ export class UMError extends Error {
 }
 
 function safeName(n: number): string {
+  // libuv's map lacks some Linux errnos (ECHILD from waitid, ...); Node's
+  // os.constants.errno has their names (issue 5).
+  const name = errnoNames.get(-n);
+  if (name !== undefined) return name;
   try {
     return getSystemErrorName(n);
   } catch {
     return `E${-n}`;
   }
 }
+
+const errnoNames = new Map<number, string>();
+for (const [name, v] of Object.entries(osConstants.errno)) if (!errnoNames.has(v)) errnoNames.set(v, name);
 
 /** Raised at a fiber's pending op when `m.timeout()` expires (code `UM_TIMEOUT`). */
 export class TimeoutError extends Error {

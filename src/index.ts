@@ -24,3 +24,7 @@ export type { ActorTarget } from './actor.js';
 export type { SelectCase, SelectResult } from './select.js';
 export type { Debounced } from './debounce.js';
 // ---- end (issue 4) ----
+// ---- Files and descriptors (issue 5) ----
+export type { WaitidResult } from './fs-ops.js';
+export type { ReadFilesOptions } from './read-files.js';
+// ---- end (issue 5) ----

@@ -31,6 +31,11 @@ import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
 // ---- end (issue 4) ----
+// ---- Files and descriptors (issue 5): imports ----
+import * as fsOps from './fs-ops.js';
+import type { WaitidResult } from './fs-ops.js';
+import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
+// ---- end (issue 5) ----
 
 export type { Metrics } from './core.js';
 
@@ -876,6 +881,146 @@ export class UringMachine {
       return Promise.reject(e);
     }
   }
+
+  // ---- Files and descriptors (issue 5) ----
+  // Filesystem and process ops; the logic lives in fs-ops.ts and
+  // read-files.ts. Each rejects (never throws) on bad arguments, before
+  // anything is submitted, and with UnsupportedError when the kernel lacks
+  // the opcode.
+
+  /** mkdir(2) relative to the cwd (IORING_OP_MKDIRAT, io_uring_prep_mkdirat(3), Linux >= 5.15). */
+  mkdir(path: string | Uint8Array, mode = 0o777): Promise<void> {
+    return fsOps.mkdirat(this.#core, AT_FDCWD, path, mode);
+  }
+
+  /** mkdirat(2) (IORING_OP_MKDIRAT, io_uring_prep_mkdirat(3), Linux >= 5.15). */
+  mkdirat(dirfd: number, path: string | Uint8Array, mode = 0o777): Promise<void> {
+    return fsOps.mkdirat(this.#core, dirfd, path, mode);
+  }
+
+  /** link(2) (IORING_OP_LINKAT, io_uring_prep_link(3), Linux >= 5.15). */
+  link(oldPath: string | Uint8Array, newPath: string | Uint8Array): Promise<void> {
+    return fsOps.linkat(this.#core, AT_FDCWD, oldPath, AT_FDCWD, newPath, 0);
+  }
+
+  /** linkat(2); flags: AT_SYMLINK_FOLLOW, AT_EMPTY_PATH (IORING_OP_LINKAT, Linux >= 5.15). */
+  linkat(olddirfd: number, oldPath: string | Uint8Array, newdirfd: number, newPath: string | Uint8Array, flags = 0): Promise<void> {
+    return fsOps.linkat(this.#core, olddirfd, oldPath, newdirfd, newPath, flags);
+  }
+
+  /** unlink(2) (IORING_OP_UNLINKAT, io_uring_prep_unlink(3), Linux >= 5.11). */
+  unlink(path: string | Uint8Array): Promise<void> {
+    return fsOps.unlinkat(this.#core, AT_FDCWD, path, 0);
+  }
+
+  /** unlinkat(2); AT_REMOVEDIR removes a directory (IORING_OP_UNLINKAT, Linux >= 5.11). */
+  unlinkat(dirfd: number, path: string | Uint8Array, flags = 0): Promise<void> {
+    return fsOps.unlinkat(this.#core, dirfd, path, flags);
+  }
+
+  /** symlink(2): a link at `path` pointing to `target` (IORING_OP_SYMLINKAT, Linux >= 5.15). */
+  symlink(target: string | Uint8Array, path: string | Uint8Array): Promise<void> {
+    return fsOps.symlinkat(this.#core, target, AT_FDCWD, path);
+  }
+
+  /** symlinkat(2) (IORING_OP_SYMLINKAT, io_uring_prep_symlinkat(3), Linux >= 5.15). */
+  symlinkat(target: string | Uint8Array, newdirfd: number, path: string | Uint8Array): Promise<void> {
+    return fsOps.symlinkat(this.#core, target, newdirfd, path);
+  }
+
+  /** rename(2) (IORING_OP_RENAMEAT, io_uring_prep_rename(3), Linux >= 5.11). */
+  rename(oldPath: string | Uint8Array, newPath: string | Uint8Array): Promise<void> {
+    return fsOps.renameat(this.#core, AT_FDCWD, oldPath, AT_FDCWD, newPath, 0);
+  }
+
+  /** renameat2(2); flags: RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (Linux >= 5.11). */
+  renameat(olddirfd: number, oldPath: string | Uint8Array, newdirfd: number, newPath: string | Uint8Array, flags = 0): Promise<void> {
+    return fsOps.renameat(this.#core, olddirfd, oldPath, newdirfd, newPath, flags);
+  }
+
+  /**
+   * getxattr(2): the whole value, however large (its size is asked first,
+   * and asked again if it grew). IORING_OP_GETXATTR, Linux >= 5.19.
+   */
+  getxattr(path: string | Uint8Array, name: string): Promise<Buffer> {
+    return fsOps.getxattr(this.#core, path, name);
+  }
+
+  /** setxattr(2); flags: XATTR_CREATE, XATTR_REPLACE (IORING_OP_SETXATTR, Linux >= 5.19). */
+  setxattr(path: string | Uint8Array, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
+    return fsOps.setxattr(this.#core, path, name, value, flags);
+  }
+
+  /** fgetxattr(2), like getxattr() (IORING_OP_FGETXATTR, Linux >= 5.19). */
+  fgetxattr(fd: number, name: string): Promise<Buffer> {
+    return fsOps.fgetxattr(this.#core, fd, name);
+  }
+
+  /** fsetxattr(2) (IORING_OP_FSETXATTR, Linux >= 5.19). */
+  fsetxattr(fd: number, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
+    return fsOps.fsetxattr(this.#core, fd, name, value, flags);
+  }
+
+  /** posix_fadvise(2); len 0 means to the end of the file (IORING_OP_FADVISE, Linux >= 5.6). */
+  fadvise(fd: number, offset: number, len: number, advice: number): Promise<void> {
+    return fsOps.fadvise(this.#core, fd, offset, len, advice);
+  }
+
+  /**
+   * madvise(2) on the whole pages inside `buf` (the range is aligned inward;
+   * a buffer holding no whole page is a no-op). Only content-preserving
+   * advices are accepted: MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED, COLD,
+   * PAGEOUT, (NO)HUGEPAGE, DONTDUMP/DODUMP, (UN)MERGEABLE, POPULATE_*.
+   * MADV_DONTNEED, MADV_FREE, MADV_REMOVE (and the like) would zero or
+   * discard memory V8 owns: they reject with ERR_INVALID_ARG_VALUE.
+   * IORING_OP_MADVISE, Linux >= 5.6.
+   */
+  madvise(buf: Uint8Array, advice: number): Promise<void> {
+    return fsOps.madvise(this.#core, buf, advice);
+  }
+
+  /**
+   * splice(2): move up to `len` bytes from fdIn to fdOut through the kernel,
+   * one of them a pipe; an offset of -1 means none (pipes) or the file
+   * position. Resolves the bytes moved, 0 at EOF. IORING_OP_SPLICE, Linux >= 5.7.
+   */
+  splice(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number, flags = 0): Promise<number> {
+    return fsOps.splice(this.#core, fdIn, offIn, fdOut, offOut, len, flags);
+  }
+
+  /** tee(2): duplicate up to `len` bytes from pipe fdIn to pipe fdOut (IORING_OP_TEE, Linux >= 5.8). */
+  tee(fdIn: number, fdOut: number, len: number, flags = 0): Promise<number> {
+    return fsOps.tee(this.#core, fdIn, fdOut, len, flags);
+  }
+
+  /**
+   * waitid(2) (IORING_OP_WAITID, io_uring_prep_waitid(3), Linux >= 6.7):
+   * idtype P_PID, P_PIDFD, P_PGID or P_ALL; options WEXITED, WSTOPPED,
+   * WCONTINUED, WNOHANG, WNOWAIT. Resolves { pid, status, code }: status is
+   * the exit code, or the signal number if killed; code is si_code (CLD_*).
+   */
+  waitid(idtype: number, id: number, options: number): Promise<WaitidResult> {
+    return fsOps.waitid(this.#core, idtype, id, options);
+  }
+
+  /**
+   * Read whole files, many at once through the ring (openat and statx in
+   * parallel, then read, EOF check and close as one linked chain), at most
+   * `opts.concurrency` (default 256) files open at a time. Without `fn`,
+   * resolves a Map from path to contents; with `fn`, calls fn(path, data) as
+   * each file is read. A failure rejects with a UMError naming `err.path`,
+   * after every op in flight finished and every fd opened was closed.
+   */
+  readFiles(paths: Iterable<string | Uint8Array>, opts?: ReadFilesOptions): Promise<Map<string, Buffer>>;
+  readFiles(paths: Iterable<string | Uint8Array>, fn: (path: string, data: Buffer) => void, opts?: ReadFilesOptions): Promise<void>;
+  readFiles(
+    paths: Iterable<string | Uint8Array>,
+    fnOrOpts?: ((path: string, data: Buffer) => void) | ReadFilesOptions,
+    opts?: ReadFilesOptions,
+  ): Promise<Map<string, Buffer> | void> {
+    return readFilesImpl(this.#core, paths, fnOrOpts, opts);
+  }
+  // ---- end Files and descriptors (issue 5) ----
 
   /** @internal the engine, for the other modules of this package. */
   get _core(): Core {

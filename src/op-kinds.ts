@@ -80,6 +80,24 @@ export const OP_KINDS = {
   openat: kind(OPCODES.OPENAT, 'open', 506, false, true),
   close: kind(OPCODES.CLOSE, 'close', 506),
   statx: kind(OPCODES.STATX, 'statx', 506),
+  // ---- Files and descriptors (issue 5) ----
+  fadvise: kind(OPCODES.FADVISE, 'fadvise', 506),
+  madvise: kind(OPCODES.MADVISE, 'madvise', 506),
+  splice: kind(OPCODES.SPLICE, 'splice', 507),
+  tee: kind(OPCODES.TEE, 'tee', 508),
+  renameat: kind(OPCODES.RENAMEAT, 'rename', 511),
+  unlinkat: kind(OPCODES.UNLINKAT, 'unlink', 511),
+  mkdirat: kind(OPCODES.MKDIRAT, 'mkdir', 515),
+  symlinkat: kind(OPCODES.SYMLINKAT, 'symlink', 515),
+  linkat: kind(OPCODES.LINKAT, 'link', 515),
+  getxattr: kind(OPCODES.GETXATTR, 'getxattr', 519),
+  setxattr: kind(OPCODES.SETXATTR, 'setxattr', 519),
+  fgetxattr: kind(OPCODES.FGETXATTR, 'fgetxattr', 519),
+  fsetxattr: kind(OPCODES.FSETXATTR, 'fsetxattr', 519),
+  waitid: kind(OPCODES.WAITID, 'waitid', 607),
+  futexWait: kind(OPCODES.FUTEX_WAIT, 'futex_wait', 607),
+  futexWake: kind(OPCODES.FUTEX_WAKE, 'futex_wake', 607),
+  // ---- end (issue 5) ----
 } as const satisfies Record<string, OpKind>;
 
 export type OpKindName = keyof typeof OP_KINDS;

@@ -1,0 +1,146 @@
+/**
+ * bench/read-files: read SMALL files of SMALL_SIZE bytes and LARGE files of
+ * LARGE_SIZE bytes whole (created once in a tmp dir; page cache warm: all
+ * are read once before timing). Contenders, each run RUNS times (median):
+ *   (a) m.readFiles(paths) (uringmachine: openat, then a hardlinked
+ *       read (32 KiB scratch) / EOF-check read / close chain per file; a
+ *       larger file again with openat+statx and a chain reading its size;
+ *       256 files in flight);
+ *   (b) Promise.all(paths.map((p) => fs.promises.readFile(p)));
+ *   (c) a fs.readFileSync loop;
+ *   (d) bench/bin/read_files: C on the project's own ring layer, the same
+ *       op pattern as (a), no JavaScript.
+ * Env: SMALL (2000), SMALL_SIZE (4096), LARGE (100), LARGE_SIZE (1048576),
+ * RUNS (5) after one untimed warm-up round, CONCURRENCY (256, for (a) and (d)), KEEP=1 keeps the tmp dir.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { UringMachine } from 'uringmachine';
+
+const SMALL = Number(process.env.SMALL ?? 2000);
+const SMALL_SIZE = Number(process.env.SMALL_SIZE ?? 4096);
+const LARGE = Number(process.env.LARGE ?? 100);
+const LARGE_SIZE = Number(process.env.LARGE_SIZE ?? 1 << 20);
+const RUNS = Number(process.env.RUNS ?? 5);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 256);
+
+const dir = mkdtempSync(join(tmpdir(), 'um-bench-read-files-'));
+const paths: string[] = [];
+for (let i = 0; i < SMALL; i++) {
+  const p = join(dir, `s${i}`);
+  writeFileSync(p, Buffer.alloc(SMALL_SIZE, i & 255));
+  paths.push(p);
+}
+for (let i = 0; i < LARGE; i++) {
+  const p = join(dir, `l${i}`);
+  writeFileSync(p, Buffer.alloc(LARGE_SIZE, i & 255));
+  paths.push(p);
+}
+const totalBytes = SMALL * SMALL_SIZE + LARGE * LARGE_SIZE;
+for (const p of paths) readFileSync(p); // page cache warm
+
+function check(bytes: number, who: string): void {
+  if (bytes !== totalBytes) throw new Error(`${who}: read ${bytes} bytes, expected ${totalBytes}`);
+}
+
+async function umReadFiles(): Promise<number> {
+  const m = new UringMachine();
+  const t0 = process.hrtime.bigint();
+  const map = await m.readFiles(paths, { concurrency: CONCURRENCY });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  let bytes = 0;
+  for (const b of map.values()) bytes += b.length;
+  check(bytes, 'readFiles');
+  m.close();
+  return secs;
+}
+
+async function promisesAll(): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const bufs = await Promise.all(paths.map((p) => fsp.readFile(p)));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  check(
+    bufs.reduce((n, b) => n + b.length, 0),
+    'fs.promises',
+  );
+  return secs;
+}
+
+async function syncLoop(): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const bufs: Buffer[] = [];
+  for (const p of paths) bufs.push(readFileSync(p));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  check(
+    bufs.reduce((n, b) => n + b.length, 0),
+    'readFileSync',
+  );
+  return secs;
+}
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const cbin = `${root}bench/bin/read_files`;
+
+async function cRing(): Promise<number> {
+  const out = execFileSync(cbin, [dir], {
+    // RUNS=1: one untimed warm-up run inside the process (its heap), then one timed run.
+    env: { ...process.env, SMALL: String(SMALL), LARGE: String(LARGE), CONCURRENCY: String(CONCURRENCY), RUNS: '1' },
+    encoding: 'utf8',
+  });
+  const r = JSON.parse(out) as { bytes: number; seconds: number };
+  check(r.bytes, 'c-ring');
+  return r.seconds;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(cbin)) {
+    try {
+      execFileSync('bash', [`${root}bench/c/build.sh`], { stdio: 'inherit' });
+    } catch {
+      process.stderr.write('bench/c/build.sh failed: the C contender is left out\n');
+    }
+  }
+  const contenders: { name: string; run: () => Promise<number> }[] = [
+    { name: '(a) m.readFiles', run: umReadFiles },
+    { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
+    { name: '(c) fs.readFileSync loop', run: syncLoop },
+  ];
+  if (existsSync(cbin)) contenders.push({ name: '(d) C, own ring layer', run: cRing });
+  // One untimed round: the JIT warms up as the page cache did.
+  for (const c of contenders) await c.run();
+  const times = new Map<string, number[]>();
+  for (let r = 0; r < RUNS; r++) {
+    // Interleaved, so drift (page cache, CPU frequency) hits every contender alike.
+    for (const c of contenders) {
+      const t = await c.run();
+      if (!times.has(c.name)) times.set(c.name, []);
+      times.get(c.name)!.push(t);
+    }
+  }
+  const med = new Map([...times].map(([k, v]) => [k, median(v)]));
+  const c = med.get('(d) C, own ring layer');
+  const sync = med.get('(c) fs.readFileSync loop')!;
+  const files = paths.length;
+  console.log(`\n### read-files: ${SMALL} x ${SMALL_SIZE} B + ${LARGE} x ${LARGE_SIZE} B (${(totalBytes / 2 ** 20).toFixed(1)} MiB), page cache warm\n`);
+  console.log(`Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${RUNS} runs, concurrency ${CONCURRENCY}\n`);
+  console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [name, t] of med) {
+    console.log(
+      `| ${name} | ${(t * 1000).toFixed(1)} | ${Math.round(files / t)} | ${(totalBytes / 2 ** 20 / t).toFixed(0)} | ${c ? (t / c).toFixed(2) : '-'} | ${(t / sync).toFixed(2)} |`,
+    );
+  }
+  if (process.env.KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  else console.log(`\nfiles kept in ${dir}`);
+}
+
+await main();

@@ -1,0 +1,429 @@
+// Filesystem and process ops (issue 5): mkdir(at), link(at), unlink(at),
+// symlink(at), rename(at), (f)get/(f)setxattr, fadvise, madvise, splice, tee,
+// waitid. Each: success, its natural error, cancellation where the kernel can
+// cancel, and wrong argument types (rejected before anything is submitted).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+
+import { constants as C, UM, UMError, type UringMachine } from 'uringmachine';
+
+import { assertNoPendingOps, createMachine, tmpDir, until } from '../helpers.js';
+
+function isUM(code: string, path?: string) {
+  return (e: unknown): boolean => {
+    assert.ok(e instanceof UMError, `expected a UMError, got ${String(e)}`);
+    assert.equal(e.code, code);
+    if (path !== undefined) assert.equal(e.path, path);
+    return true;
+  };
+}
+
+/** Expect every call to reject with ERR_INVALID_ARG_TYPE without submitting anything. */
+async function rejectsArgType(m: UringMachine, calls: (() => Promise<unknown>)[]): Promise<void> {
+  const before = m.metrics().totalOps;
+  for (const [i, call] of calls.entries()) {
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      p = call();
+    }, `call ${i} threw synchronously`);
+    await assert.rejects(p!, { code: 'ERR_INVALID_ARG_TYPE' }, `call ${i}`);
+  }
+  assert.equal(m.metrics().totalOps, before);
+}
+
+// ---- Directory entries ----------------------------------------------------------
+
+test('mkdir / mkdirat: mode, relative to a dirfd; EEXIST names the path', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  await m.mkdir(join(dir, 'a'), 0o750);
+  assert.ok(statSync(join(dir, 'a')).isDirectory());
+  assert.equal(statSync(join(dir, 'a')).mode & 0o777, 0o750 & ~process.umask());
+  const dfd = await m.open(dir, C.O_RDONLY! | C.O_DIRECTORY!);
+  await m.mkdirat(dfd, 'b');
+  await m.mkdirat(dfd, Buffer.from('c'), 0o700);
+  assert.ok(statSync(join(dir, 'b')).isDirectory());
+  assert.ok(statSync(join(dir, 'c')).isDirectory());
+  await assert.rejects(m.mkdir(join(dir, 'a')), isUM('EEXIST', join(dir, 'a')));
+  await assert.rejects(m.mkdir(join(dir, 'no', 'such')), isUM('ENOENT'));
+  await m.close(dfd);
+  await rejectsArgType(m, [
+    () => m.mkdir(42 as never),
+    () => m.mkdir(join(dir, 'x'), '0o777' as never),
+    () => m.mkdirat('3' as never, 'x'),
+    () => m.mkdir('a\0b'),
+  ]);
+  assertNoPendingOps(m);
+});
+
+test('unlink / unlinkat: files, AT_REMOVEDIR for directories; ENOENT, EISDIR', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  writeFileSync(join(dir, 'f'), 'x');
+  mkdirSync(join(dir, 'd'));
+  await assert.rejects(m.unlink(join(dir, 'd')), isUM('EISDIR', join(dir, 'd')));
+  await m.unlink(join(dir, 'f'));
+  assert.equal(existsSync(join(dir, 'f')), false);
+  await assert.rejects(m.unlink(join(dir, 'f')), isUM('ENOENT', join(dir, 'f')));
+  const dfd = await m.open(dir, C.O_RDONLY! | C.O_DIRECTORY!);
+  await m.unlinkat(dfd, 'd', C.AT_REMOVEDIR!);
+  assert.equal(existsSync(join(dir, 'd')), false);
+  await assert.rejects(m.unlinkat(dfd, 'd', C.AT_REMOVEDIR!), isUM('ENOENT'));
+  await m.close(dfd);
+  await rejectsArgType(m, [() => m.unlink(null as never), () => m.unlinkat(C.AT_FDCWD!, 'x', '1' as never)]);
+  assertNoPendingOps(m);
+});
+
+test('link / linkat: a second name for the inode; EEXIST names both paths', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  writeFileSync(join(dir, 'f'), 'data');
+  await m.link(join(dir, 'f'), join(dir, 'g'));
+  assert.equal(statSync(join(dir, 'f')).nlink, 2);
+  assert.equal(statSync(join(dir, 'g')).ino, statSync(join(dir, 'f')).ino);
+  const dfd = await m.open(dir, C.O_RDONLY! | C.O_DIRECTORY!);
+  await m.linkat(dfd, 'f', dfd, 'h', 0);
+  assert.equal(statSync(join(dir, 'f')).nlink, 3);
+  await m.close(dfd);
+  await assert.rejects(m.link(join(dir, 'f'), join(dir, 'g')), (e: unknown) => {
+    isUM('EEXIST', join(dir, 'f'))(e);
+    assert.equal((e as { dest?: string }).dest, join(dir, 'g'));
+    return true;
+  });
+  await rejectsArgType(m, [() => m.link('a', 5 as never), () => m.linkat(C.AT_FDCWD!, 'a', C.AT_FDCWD!, 'b', null as never)]);
+  assertNoPendingOps(m);
+});
+
+test('symlink / symlinkat: the link points at the target; EEXIST', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  await m.symlink('target-that-need-not-exist', join(dir, 's'));
+  assert.ok(lstatSync(join(dir, 's')).isSymbolicLink());
+  assert.equal(readlinkSync(join(dir, 's')), 'target-that-need-not-exist');
+  const dfd = await m.open(dir, C.O_RDONLY! | C.O_DIRECTORY!);
+  await m.symlinkat('s', dfd, 't');
+  assert.equal(readlinkSync(join(dir, 't')), 's');
+  await m.close(dfd);
+  await assert.rejects(m.symlink('x', join(dir, 's')), isUM('EEXIST', join(dir, 's')));
+  await rejectsArgType(m, [() => m.symlink(undefined as never, 'x'), () => m.symlinkat('x', 'y' as never, 'z')]);
+  assertNoPendingOps(m);
+});
+
+test('rename / renameat: move, RENAME_NOREPLACE (EEXIST), RENAME_EXCHANGE; ENOENT', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  writeFileSync(join(dir, 'a'), 'A');
+  writeFileSync(join(dir, 'b'), 'B');
+  await m.rename(join(dir, 'a'), join(dir, 'c'));
+  assert.equal(existsSync(join(dir, 'a')), false);
+  assert.equal(readFileSync(join(dir, 'c'), 'utf8'), 'A');
+  await assert.rejects(
+    m.renameat(C.AT_FDCWD!, join(dir, 'c'), C.AT_FDCWD!, join(dir, 'b'), C.RENAME_NOREPLACE!),
+    isUM('EEXIST', join(dir, 'c')),
+  );
+  const dfd = await m.open(dir, C.O_RDONLY! | C.O_DIRECTORY!);
+  await m.renameat(dfd, 'c', dfd, 'b', C.RENAME_EXCHANGE!);
+  assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'A');
+  assert.equal(readFileSync(join(dir, 'c'), 'utf8'), 'B');
+  await m.close(dfd);
+  await assert.rejects(m.rename(join(dir, 'nope'), join(dir, 'x')), isUM('ENOENT', join(dir, 'nope')));
+  await rejectsArgType(m, [() => m.rename({} as never, 'x'), () => m.renameat(C.AT_FDCWD!, 'a', '1' as never, 'b', 0)]);
+  assertNoPendingOps(m);
+});
+
+// ---- Extended attributes ---------------------------------------------------------
+
+function xattrsWork(t: TestContext, dir: string): boolean {
+  try {
+    writeFileSync(join(dir, 'probe'), '');
+    return true;
+  } catch {
+    t.skip('no writable tmp dir');
+    return false;
+  }
+}
+
+test('setxattr / getxattr: a large value comes back whole; XATTR_CREATE, ENODATA', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  if (!xattrsWork(t, dir)) return m.close();
+  const p = join(dir, 'f');
+  writeFileSync(p, 'x');
+  // ext4 keeps a file's xattrs in one block: 3000 bytes is large but fits.
+  const big = Buffer.alloc(3000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+  try {
+    await m.setxattr(p, 'user.big', big);
+  } catch (e) {
+    if ((e as UMError).code === 'ENOTSUP' || (e as UMError).code === 'EOPNOTSUPP') {
+      m.close();
+      return t.skip('the tmp filesystem has no user xattrs');
+    }
+    throw e;
+  }
+  assert.deepEqual(await m.getxattr(p, 'user.big'), big);
+  await m.setxattr(p, 'user.empty', '');
+  assert.equal((await m.getxattr(p, 'user.empty')).length, 0);
+  await m.setxattr(p, 'user.s', 'text', C.XATTR_CREATE!);
+  assert.equal((await m.getxattr(Buffer.from(p), 'user.s')).toString(), 'text');
+  await assert.rejects(m.setxattr(p, 'user.s', 'again', C.XATTR_CREATE!), isUM('EEXIST', p));
+  await assert.rejects(m.getxattr(p, 'user.missing'), isUM('ENODATA', p));
+  await assert.rejects(m.getxattr(join(dir, 'nope'), 'user.s'), isUM('ENOENT', join(dir, 'nope')));
+  await rejectsArgType(m, [
+    () => m.getxattr(p, 5 as never),
+    () => m.setxattr(p, 'user.x', 7 as never),
+    () => m.setxattr(p, 'user.x', 'v', 'c' as never),
+    () => m.getxattr(3 as never, 'user.x'),
+  ]);
+  assertNoPendingOps(m);
+});
+
+test('fsetxattr / fgetxattr on an fd; EBADF', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  const p = join(dir, 'f');
+  writeFileSync(p, 'x');
+  const fd = await m.open(p, C.O_RDWR!);
+  const v = Buffer.alloc(2500, 'v');
+  try {
+    await m.fsetxattr(fd, 'user.v', v);
+  } catch (e) {
+    await m.close(fd);
+    if ((e as UMError).code === 'ENOTSUP' || (e as UMError).code === 'EOPNOTSUPP') {
+      m.close();
+      return t.skip('the tmp filesystem has no user xattrs');
+    }
+    throw e;
+  }
+  assert.deepEqual(await m.fgetxattr(fd, 'user.v'), v);
+  await m.fsetxattr(fd, 'user.v', 'short', C.XATTR_REPLACE!);
+  assert.equal((await m.fgetxattr(fd, 'user.v')).toString(), 'short');
+  await m.close(fd);
+  await assert.rejects(m.fgetxattr(fd, 'user.v'), isUM('EBADF'));
+  await assert.rejects(m.fsetxattr(fd, 'user.v', 'x'), isUM('EBADF'));
+  await rejectsArgType(m, [() => m.fgetxattr('1' as never, 'user.v'), () => m.fsetxattr(fd, null as never, 'x')]);
+  assertNoPendingOps(m);
+});
+
+// ---- Advice -----------------------------------------------------------------------
+
+test('fadvise: hints accepted; EBADF on a closed fd, ESPIPE on a pipe', async (t) => {
+  const m = createMachine();
+  const p = join(tmpDir(t), 'f');
+  writeFileSync(p, Buffer.alloc(65536, 1));
+  const fd = await m.open(p);
+  await m.fadvise(fd, 0, 0, C.POSIX_FADV_SEQUENTIAL!);
+  await m.fadvise(fd, 4096, 8192, C.POSIX_FADV_WILLNEED!);
+  await m.close(fd);
+  await assert.rejects(m.fadvise(fd, 0, 0, C.POSIX_FADV_NORMAL!), isUM('EBADF'));
+  const [r, w] = UM.pipe();
+  await assert.rejects(m.fadvise(r, 0, 0, C.POSIX_FADV_NORMAL!), isUM('ESPIPE'));
+  closeSync(r);
+  closeSync(w);
+  await rejectsArgType(m, [() => m.fadvise(fd, '0' as never, 0, 0), () => m.fadvise(fd, 0, 0, undefined as never)]);
+  assertNoPendingOps(m);
+});
+
+test('madvise: safe hints on whole pages inside the buffer; content-destroying advices rejected', async () => {
+  const m = createMachine();
+  const buf = Buffer.alloc(5 * 4096 + 100, 0xab);
+  await m.madvise(buf, C.MADV_WILLNEED!);
+  await m.madvise(buf, C.MADV_SEQUENTIAL!);
+  await m.madvise(buf, C.MADV_NORMAL!);
+  await m.madvise(buf.subarray(1), C.MADV_WILLNEED!); // unaligned start: the kernel would say EINVAL
+  await m.madvise(buf.subarray(1, 4000), C.MADV_RANDOM!); // no whole page inside: nothing to do
+  const before = m.metrics().totalOps;
+  for (const advice of [C.MADV_DONTNEED!, C.MADV_FREE!, C.MADV_REMOVE!]) {
+    await assert.rejects(m.madvise(buf, advice), (e: unknown) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal((e as { code?: string }).code, 'ERR_INVALID_ARG_VALUE');
+      assert.match((e as Error).message, /V8/);
+      return true;
+    });
+  }
+  assert.equal(m.metrics().totalOps, before);
+  assert.ok(buf.every((b) => b === 0xab), 'buffer contents intact');
+  await rejectsArgType(m, [() => m.madvise('buf' as never, C.MADV_NORMAL!), () => m.madvise(buf, '1' as never)]);
+  assertNoPendingOps(m);
+});
+
+// ---- splice / tee --------------------------------------------------------------------
+
+test('splice: file -> pipe -> file through the kernel, with offsets; ESPIPE, EBADF', async (t) => {
+  const m = createMachine();
+  const dir = tmpDir(t);
+  const data = Buffer.alloc(40000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 255;
+  writeFileSync(join(dir, 'src'), data);
+  const src = await m.open(join(dir, 'src'));
+  const dst = await m.open(join(dir, 'dst'), C.O_CREAT! | C.O_WRONLY!, 0o600);
+  const [r, w] = UM.pipe();
+  let off = 1000; // copy from offset 1000 on, into dst at 0
+  let out = 0;
+  for (;;) {
+    const n = await m.splice(src, off, w, -1, 16384);
+    if (n === 0) break;
+    off += n;
+    let left = n;
+    while (left > 0) {
+      const k = await m.splice(r, -1, dst, out, left);
+      left -= k;
+      out += k;
+    }
+  }
+  assert.deepEqual(readFileSync(join(dir, 'dst')), data.subarray(1000));
+  await assert.rejects(m.splice(r, 0, dst, 0, 10), isUM('ESPIPE')); // an offset on the pipe side
+  await m.close(src);
+  await assert.rejects(m.splice(src, 0, w, -1, 10), isUM('EBADF'));
+  await m.close(dst);
+  closeSync(r);
+  closeSync(w);
+  await rejectsArgType(m, [
+    () => m.splice('1' as never, -1, 2, -1, 1),
+    () => m.splice(1, -1, 2, -1, '1' as never),
+    () => m.splice(1, null as never, 2, -1, 1),
+  ]);
+  assertNoPendingOps(m);
+});
+
+test('splice from an empty pipe is cancelled when its fiber is terminated', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  const [r2, w2] = UM.pipe();
+  let caught: unknown;
+  const f = m.spin(async () => {
+    try {
+      await m.splice(r, -1, w2, -1, 100);
+    } catch (e) {
+      caught = e;
+      throw e;
+    }
+  });
+  await until(m, () => m.metrics().opsPending === 1 && m.pendingFibers.size === 1);
+  m.terminate(f);
+  assert.equal(await m.join(f), undefined);
+  assert.equal((caught as { code?: string }).code, 'UM_TERMINATE');
+  assert.equal(m.metrics().opsPending, 0);
+  for (const fd of [r, w, r2, w2]) closeSync(fd);
+  assertNoPendingOps(m);
+});
+
+test('tee: duplicates pipe data without consuming it; EINVAL on a non-pipe; cancellable', async (t) => {
+  const m = createMachine();
+  const [r1, w1] = UM.pipe();
+  const [r2, w2] = UM.pipe();
+  await m.write(w1, 'tee data');
+  assert.equal(await m.tee(r1, w2, 100), 8);
+  const a = Buffer.alloc(16);
+  const b = Buffer.alloc(16);
+  assert.equal((a.subarray(0, await m.read(r1, a))).toString(), 'tee data');
+  assert.equal((b.subarray(0, await m.read(r2, b))).toString(), 'tee data');
+  const p = join(tmpDir(t), 'f');
+  writeFileSync(p, 'x');
+  const fd = openSync(p, 'r');
+  await assert.rejects(m.tee(fd, w2, 1), isUM('EINVAL'));
+  closeSync(fd);
+  // r1 is empty now: tee waits; a timeout cancels it.
+  await assert.rejects(m.timeout(20, () => m.tee(r1, w2, 10)), { code: 'UM_TIMEOUT' });
+  assert.equal(m.metrics().opsPending, 0);
+  for (const x of [r1, w1, r2, w2]) closeSync(x);
+  await rejectsArgType(m, [() => m.tee(1, 2, '1' as never), () => m.tee(null as never, 2, 1)]);
+  assertNoPendingOps(m);
+});
+
+// ---- waitid ---------------------------------------------------------------------------
+
+function needsWaitid(t: TestContext, m: UringMachine): boolean {
+  if (m.supports('WAITID')) return true;
+  m.close();
+  t.skip('IORING_OP_WAITID needs Linux >= 6.7');
+  return false;
+}
+
+/**
+ * Block the thread (not just the fiber) until the child is a zombie. libuv
+ * reaps the children it spawned when it handles SIGCHLD, which it cannot
+ * do while this runs; the waitid issued next sees the zombie first.
+ */
+function waitZombie(pid: number): void {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 5000; i++) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat[stat.lastIndexOf(')') + 2] === 'Z') return;
+    Atomics.wait(nap, 0, 0, 1);
+  }
+  assert.fail(`child ${pid} did not exit`);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+test('waitid: exit code (P_PID) and killing signal (P_PIDFD), with si_code', async (t) => {
+  const m = createMachine();
+  if (!needsWaitid(t, m)) return;
+  const c1 = spawn('/bin/sh', ['-c', 'exit 7'], { stdio: 'ignore' });
+  waitZombie(c1.pid!);
+  // WNOWAIT leaves the zombie for libuv to reap, so node's 'exit' still fires.
+  const r1 = await m.waitid(C.P_PID!, c1.pid!, C.WEXITED! | C.WNOWAIT!);
+  assert.deepEqual(r1, { pid: c1.pid, status: 7, code: C.CLD_EXITED });
+  await exited(c1);
+
+  const c2 = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const pidfd = UM.pidfdOpen(c2.pid!);
+  UM.pidfdSendSignal(pidfd, C.SIGKILL!);
+  waitZombie(c2.pid!);
+  const r2 = await m.waitid(C.P_PIDFD!, pidfd, C.WEXITED! | C.WNOWAIT!);
+  assert.deepEqual(r2, { pid: c2.pid, status: C.SIGKILL, code: C.CLD_KILLED });
+  closeSync(pidfd);
+  await exited(c2);
+
+  // Without WNOWAIT the child is reaped here (libuv then finds nothing to
+  // reap, and node's 'exit' never fires: unref it so it does not hold the loop).
+  const c3 = spawn('/bin/sh', ['-c', 'exit 3'], { stdio: 'ignore' });
+  c3.unref();
+  waitZombie(c3.pid!);
+  assert.deepEqual(await m.waitid(C.P_ALL!, 0, C.WEXITED!), { pid: c3.pid, status: 3, code: C.CLD_EXITED });
+  assert.equal(existsSync(`/proc/${c3.pid}`), false);
+  assertNoPendingOps(m);
+});
+
+test('waitid: WSTOPPED reports the stopping signal; WNOHANG with nothing to report', async (t) => {
+  const m = createMachine();
+  if (!needsWaitid(t, m)) return;
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  const f = m.spin(() => m.waitid(C.P_PID!, pid, C.WSTOPPED!));
+  process.kill(pid, 'SIGSTOP');
+  assert.deepEqual(await m.join(f), { pid, status: C.SIGSTOP, code: C.CLD_STOPPED });
+  assert.deepEqual(await m.waitid(C.P_PID!, pid, C.WEXITED! | C.WNOHANG!), { pid: 0, status: 0, code: 0 });
+  child.kill('SIGKILL');
+  await exited(child);
+  assertNoPendingOps(m);
+});
+
+test('waitid: ECHILD for a process that is not our child; cancelled on a running child', async (t) => {
+  const m = createMachine();
+  if (!needsWaitid(t, m)) return;
+  await assert.rejects(m.waitid(C.P_PID!, 1, C.WEXITED!), isUM('ECHILD'));
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const f = m.spin(() => m.waitid(C.P_PID!, child.pid!, C.WEXITED!));
+  await until(m, () => m.metrics().opsPending === 1 && m.pendingFibers.size === 1);
+  m.terminate(f);
+  assert.equal(await m.join(f), undefined);
+  assert.equal(m.metrics().opsPending, 0);
+  child.kill('SIGKILL');
+  await exited(child);
+  await rejectsArgType(m, [
+    () => m.waitid('P_PID' as never, 1, C.WEXITED!),
+    () => m.waitid(C.P_PID!, null as never, C.WEXITED!),
+    () => m.waitid(C.P_PID!, 1, undefined as never),
+  ]);
+  assertNoPendingOps(m);
+});
