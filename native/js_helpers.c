@@ -73,6 +73,19 @@ static napi_value h_set_nonblock(napi_env env, napi_callback_info info) {
   return js_int(env, 0);
 }
 
+/* socketDomain(fd): SO_DOMAIN of a socket (AF_UNIX...), or -errno
+ * (-ENOTSOCK for anything else). The multishot fd ops need it: on Linux
+ * 6.18 a multishot recv/read on an AF_UNIX stream socket can miss the EOF
+ * that arrives while it is working through a backlog (liburing issue
+ * #1549), so those sockets are read with one-shot ops instead. */
+static napi_value h_socket_domain(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  int domain = 0;
+  socklen_t len = sizeof(domain);
+  if (getsockopt(js_to_i32(env, argv[0], -1), SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return js_int(env, -errno);
+  return js_int(env, domain);
+}
+
 /* Plain close(2), for cleanup paths that must not wait on the ring (an fd an
  * op produced after its fiber was cancelled). */
 static napi_value h_close_sync(napi_env env, napi_callback_info info) {
@@ -110,6 +123,7 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"setNonblock", NULL, h_set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, h_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketDomain", NULL, h_socket_domain, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

@@ -99,6 +99,30 @@ struct um_getevents_arg {
   uint64_t ts;
 };
 
+/* Provided-buffer rings (io_uring_register(2), IORING_REGISTER_PBUF_RING,
+ * 5.19). The ring is an array of struct io_uring_buf; the tail the
+ * application advances is the 16-bit field at offset 14 of entry 0 (it
+ * overlays that entry's resv). */
+struct um_buf {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t bid;
+  uint16_t resv; /* entry 0: the ring tail */
+};
+_Static_assert(sizeof(struct um_buf) == 16, "io_uring_buf is 16 bytes");
+
+struct um_buf_reg {
+  uint64_t ring_addr;    /* page-aligned ring memory (unless PBUF_RING_MMAP) */
+  uint32_t ring_entries; /* power of two, <= 32768 */
+  uint16_t bgid;
+  uint16_t flags; /* UM_PBUF_RING_* */
+  uint64_t resv[3];
+};
+_Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
+
+#define UM_PBUF_RING_MMAP 1U /* 6.4: the kernel allocates the ring */
+#define UM_PBUF_RING_INC 2U  /* 6.12: buffers consumed incrementally */
+
 /* ---- sqe->flags ---------------------------------------------------------- */
 #define UM_IOSQE_FIXED_FILE (1U << 0)
 #define UM_IOSQE_IO_DRAIN (1U << 1)

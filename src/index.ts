@@ -28,3 +28,8 @@ export type { Debounced } from './debounce.js';
 export type { WaitidResult } from './fs-ops.js';
 export type { ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
+// ---- Buffer pool, multishot fd ops, streams (issue 3) ----
+export { Stream } from './stream.js';
+export type { StreamOptions } from './stream.js';
+export type { BufferPoolOptions } from './buffer-pool.js';
+// ---- end (issue 3) ----

@@ -6,7 +6,7 @@
  */
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, type Metrics } from './core.js';
-import { NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
+import { MachineClosedError, NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -33,6 +33,9 @@ import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type
 // ---- end (issue 4) ----
 // ---- Files and descriptors (issue 5): imports ----
 import * as fsOps from './fs-ops.js';
+import * as poolOps from './pool-ops.js';
+import { Stream, validateStreamOptions, type StreamOptions } from './stream.js';
+import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
@@ -47,6 +50,13 @@ export interface UringMachineOptions {
   sqpoll?: boolean | { idleMs: number };
   /** Runqueue resumptions per turn before I/O is processed again (default 64). */
   maxSwitches?: number | 'adaptive';
+  /**
+   * The automatic buffer pool used by recvEach, readEach, streams and
+   * bundles (created on first use): `bufferSize` (default 64 KiB with
+   * incremental consumption on Linux >= 6.12, else 16 KiB),
+   * `initialBuffers` (16), `maxBytes` (64 MiB), `incremental` (true).
+   */
+  bufferPool?: BufferPoolOptions;
 }
 
 /** File status from {@link UringMachine.statx}; times in ms since the epoch. */
@@ -202,6 +212,7 @@ export class UringMachine {
     }
     const maxSwitches = opts.maxSwitches ?? 64;
     if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
+    const bufferPool = validatePoolOptions(opts.bufferPool);
     const kv = native.kernelVersion();
     if (kv > 0 && kv < MIN_KERNEL) {
       const err = new UMError(-38, 'io_uring_setup');
@@ -210,7 +221,7 @@ export class UringMachine {
       throw err;
     }
     try {
-      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches });
+      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches, bufferPool });
     } catch (e) {
       throw setupError(e);
     }
@@ -267,6 +278,7 @@ export class UringMachine {
     try {
       validateFd(fd);
       const scope = this.#core.enterScope();
+      poolOps.dropLeftovers(this.#core, fd);
       const op = this.#core.acquire(OP_KINDS.close, scope);
       const t = this.#core.tmpl;
       t[0] = OPCODES.CLOSE;
@@ -826,6 +838,7 @@ export class UringMachine {
   closeAsync(fd: number): void {
     validateFd(fd);
     const core = this.#core;
+    poolOps.dropLeftovers(core, fd);
     const op = core.acquire(OP_KINDS.close, undefined);
     const t = core.tmpl;
     t[0] = OPCODES.CLOSE;
@@ -883,6 +896,88 @@ export class UringMachine {
   }
 
   // ---- Files and descriptors (issue 5) ----
+  /**
+   * A buffered reader over `fd` on the machine's buffer pool (see Stream):
+   * `mode` 'read' (default; any fd) or 'recv' (sockets).
+   */
+  stream(fd: number, opts?: StreamOptions): Stream {
+    validateFd(fd);
+    const o = validateStreamOptions(opts);
+    if (this.#core.closed) throw new MachineClosedError();
+    return new Stream(this.#core, fd, o);
+  }
+
+  // ---- Multishot fd ops and the buffer pool (issue 3; logic in pool-ops.ts) ----
+
+  /**
+   * The bytes arriving on `fd`, chunk by chunk, from a multishot read on the
+   * machine's buffer pool (Linux >= 6.7). Ends at EOF. A file that cannot be
+   * polled (a regular file) is read one pool buffer at a time instead. Each
+   * chunk is the loop body's to keep; `break`, `return`, an exception in the
+   * body and cancellation of the fiber cancel the kernel op first.
+   */
+  readEach(fd: number): AsyncIterableIterator<Buffer> {
+    return poolOps.readEach(this.#core, fd);
+  }
+
+  /**
+   * The bytes arriving on socket `fd` from a multishot recv on the buffer
+   * pool. Restarted transparently when the pool runs dry (ENOBUFS: the pool
+   * grows, up to its limit) or the kernel ends it early: no byte lost or
+   * repeated, order kept. Ends at EOF.
+   */
+  recvEach(fd: number, flags = 0): AsyncIterableIterator<Buffer> {
+    return poolOps.recvEach(this.#core, fd, flags);
+  }
+
+  /** Each connection accepted on listening socket `fd` (one multishot accept; fds are O_CLOEXEC). */
+  acceptEach(fd: number): AsyncIterableIterator<number> {
+    return poolOps.acceptEach(this.#core, fd);
+  }
+
+  /** Push each connection accepted on `fd` into `queue` until cancelled or an error. */
+  acceptIntoQueue(fd: number, queue: Queue<number> | SharedQueue): Promise<void> {
+    try {
+      validateFd(fd);
+      if (!(queue instanceof Queue) && !(queue instanceof SharedQueue)) {
+        throw argTypeError('queue', 'a Queue or SharedQueue', queue);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (queue instanceof SharedQueue) {
+      return poolOps.acceptIntoQueue(this.#core, fd, (c) => this.push(queue, String(c)));
+    }
+    return poolOps.acceptIntoQueue(this.#core, fd, (c) => this.push(queue, c));
+  }
+
+  /** Wait until `fd` has one of the events in `mask` (POLLIN...); resolves revents. */
+  poll(fd: number, mask: number): Promise<number> {
+    return poolOps.poll(this.#core, fd, mask);
+  }
+
+  /** Each revents of a multishot poll on `fd` for `mask`. */
+  pollEach(fd: number, mask: number): AsyncIterableIterator<number> {
+    return poolOps.pollEach(this.#core, fd, mask);
+  }
+
+  /**
+   * One bundled recv (Linux >= 6.10): whatever is available, in one or more
+   * pool buffers, returned as one Buffer per pool buffer, in order. [] at EOF.
+   */
+  recvBundle(fd: number, flags = 0): Promise<Buffer[]> {
+    return poolOps.recvBundle(this.#core, fd, flags);
+  }
+
+  /**
+   * Send every buffer of `bufs`, in order, with bundled sends (Linux >=
+   * 6.10): one kernel op for the whole array, repeated only for what a short
+   * send left. Resolves the total bytes sent. MSG_NOSIGNAL always.
+   */
+  sendBundle(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return poolOps.sendBundle(this.#core, fd, bufs);
+  }
+
   // Filesystem and process ops; the logic lives in fs-ops.ts and
   // read-files.ts. Each rejects (never throws) on bad arguments, before
   // anything is submitted, and with UnsupportedError when the kernel lacks
@@ -1102,7 +1197,30 @@ export class UringMachine {
    * before select settles. A failed fiber / AsyncOp case rejects with its
    * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
    */
-  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult>;
+  /**
+   * The fd form: wait until at least one fd is ready for reading (rfds),
+   * writing (wfds) or has an exceptional condition (efds); resolves the
+   * ready fds of each set. One poll op per fd; the others are cancelled at
+   * the first completion and their completions awaited before it settles.
+   */
+  select(rfds: number[], wfds?: number[], efds?: number[]): Promise<[number[], number[], number[]]>;
+  select(
+    cases: SelectCase[] | number[],
+    opts?: { timeout?: number } | number[],
+    efds?: number[],
+  ): Promise<SelectResult | [number[], number[], number[]]> {
+    if (
+      Array.isArray(opts) ||
+      efds !== undefined ||
+      (Array.isArray(cases) && cases.length > 0 && cases.every((c) => typeof c === 'number'))
+    ) {
+      return poolOps.selectFds(this.#core, cases, opts, efds);
+    }
+    return this.#selectCases(cases as SelectCase[], opts as { timeout?: number } | undefined);
+  }
+
+  #selectCases(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
     const ms = opts?.timeout;
     if (ms === undefined) return selectCases(this.#core, cases);
     try {

@@ -98,6 +98,17 @@ export const OP_KINDS = {
   futexWait: kind(OPCODES.FUTEX_WAIT, 'futex_wait', 607),
   futexWake: kind(OPCODES.FUTEX_WAKE, 'futex_wake', 607),
   // ---- end (issue 5) ----
+  // ---- Buffer-pool and multishot network ops (issue 3) ----
+  recvMultishot: kind(OPCODES.RECV, 'recv', 600, true),
+  readMultishot: kind(OPCODES.READ_MULTISHOT, 'read', 607, true),
+  readSelect: kind(OPCODES.READ, 'read', 519),
+  recvSelect: kind(OPCODES.RECV, 'recv', 519),
+  acceptMultishot: kind(OPCODES.ACCEPT, 'accept', 519, true, true),
+  pollMultishot: kind(OPCODES.POLL_ADD, 'poll', 513, true),
+  pollOnce: kind(OPCODES.POLL_ADD, 'poll', 501),
+  recvBundle: kind(OPCODES.RECV, 'recv', 610),
+  sendBundle: kind(OPCODES.SEND, 'send', 610),
+  // ---- end (issue 3, pool) ----
 } as const satisfies Record<string, OpKind>;
 
 export type OpKindName = keyof typeof OP_KINDS;

@@ -1,0 +1,319 @@
+// The automatic buffer pool and the multishot fd ops: recvEach, readEach,
+// pollEach, poll, select (fd form), recvBundle, sendBundle.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { TimeoutError, UM, UMError, constants } from 'uringmachine';
+
+import { assertNoPendingOps, createMachine, tmpDir, until } from '../helpers.js';
+
+const { AF_UNIX, SOCK_STREAM, POLLIN, POLLOUT } = constants as Record<string, number>;
+
+/** Byte i of the test pattern: not periodic in any buffer size we use. */
+function pattern(start: number, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) {
+    const x = start + i;
+    b[i] = (x * 131 + (x >>> 11) * 7 + (x >>> 19)) & 255;
+  }
+  return b;
+}
+
+test('readEach: 64 MiB through a pipe and a tiny pool (many ENOBUFS restarts), byte for byte, order kept', async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 4096, initialBuffers: 2, maxBytes: 16384 } });
+  const [a, b] = UM.pipe();
+  const total = 64 * 1024 * 1024;
+  const chunk = 256 * 1024;
+  const writer = m.spin(async () => {
+    for (let off = 0; off < total; ) {
+      const data = pattern(off, Math.min(chunk, total - off));
+      let w = 0;
+      while (w < data.length) w += await m.write(b, data.subarray(w));
+      off += data.length;
+    }
+    await m.close(b);
+  });
+  let got = 0;
+  let chunks = 0;
+  for await (const c of m.readEach(a)) {
+    const want = pattern(got, c.length);
+    if (!c.equals(want)) assert.fail(`mismatch in the chunk at offset ${got}`);
+    got += c.length;
+    chunks++;
+  }
+  await m.join(writer);
+  assert.equal(got, total);
+  const x = m.metrics();
+  assert.ok(x.bufferPoolEnobufs > 100, `ENOBUFS restarts: ${x.bufferPoolEnobufs}`);
+  assert.ok(x.bufferPoolBytes <= 16384, 'the pool stayed within maxBytes');
+  assert.equal(x.bufferPoolInUse, 0);
+  assert.equal(x.bufferPoolFree, x.bufferPoolBuffers, 'every buffer back in the ring');
+  assert.ok(chunks >= total / 16384);
+  await m.close(a);
+  assertNoPendingOps(m);
+});
+
+test('readEach: the pool grows under pressure up to maxBytes and reports it', async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 1024, initialBuffers: 1, maxBytes: 64 * 1024 } });
+  const [a, b] = UM.pipe();
+  // Fill the socket before the first recv so the first multishot runs dry at once.
+  const data = pattern(0, 200_000);
+  const writer = m.spin(async () => {
+    let w = 0;
+    while (w < data.length) w += await m.write(b, data.subarray(w));
+    await m.close(b);
+  });
+  const parts: Buffer[] = [];
+  for await (const c of m.readEach(a)) parts.push(c);
+  await m.join(writer);
+  assert.ok(Buffer.concat(parts).equals(data));
+  const x = m.metrics();
+  assert.ok(x.bufferPoolBuffers > 1, 'grew');
+  assert.ok(x.bufferPoolBytes <= 64 * 1024, 'bounded');
+  await m.close(a);
+  assertNoPendingOps(m);
+});
+
+test('recvEach: break, return, an exception in the body, terminate and timeout cancel the op', async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
+  const feeder = m.spin(async () => {
+    for (;;) {
+      await m.write(b, 'x'.repeat(100));
+      await m.sleep(1);
+    }
+  });
+  // break
+  for await (const c of m.recvEach(a)) {
+    assert.ok(c.length > 0);
+    break;
+  }
+  assert.equal(m.metrics().opsPending, 1, 'only the feeder sleep/write');
+  // an exception in the body
+  await assert.rejects(
+    (async () => {
+      for await (const _ of m.recvEach(a)) throw new SyntaxError('body');
+    })(),
+    SyntaxError,
+  );
+  assert.equal(m.metrics().opsPending, 1);
+  // return() on the iterator
+  const it = m.recvEach(a);
+  assert.equal((await it.next()).done, false);
+  await it.return!();
+  assert.equal(m.metrics().opsPending, 1);
+  // timeout
+  await assert.rejects(
+    m.timeout(20, async () => {
+      for await (const _ of m.recvEach(a));
+    }),
+    TimeoutError,
+  );
+  assert.equal(m.metrics().opsPending, 1);
+  // terminate
+  let n = 0;
+  const f = m.spin(async () => {
+    for await (const _ of m.recvEach(a)) n++;
+  });
+  await until(m, () => n >= 2);
+  m.terminate(f);
+  await m.join(f);
+  m.terminate(feeder);
+  await m.join(feeder);
+  assert.equal(m.metrics().opsPending, 0);
+  assert.equal(m.metrics().bufferPoolInUse, 0);
+  await m.close(a);
+  await m.close(b);
+  assertNoPendingOps(m);
+});
+
+for (const kind of ['socketpair (recvEach)', 'pipe (readEach, multishot)'] as const) {
+test(`${kind}: no byte lost or repeated when the loop is broken out of and restarted many times`, async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 256, initialBuffers: 2, maxBytes: 2048 } });
+  const pipe = kind.startsWith('pipe');
+  const [a, b] = pipe ? UM.pipe() : UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
+  const each = () => (pipe ? m.readEach(a) : m.recvEach(a));
+  const total = 300_000;
+  const writer = m.spin(async () => {
+    for (let off = 0; off < total; off += 3000) await m.write(b, pattern(off, Math.min(3000, total - off)));
+    await m.close(b);
+  });
+  let got = 0;
+  let eof = false;
+  while (!eof) {
+    eof = true;
+    let k = 0;
+    for await (const c of each()) {
+      assert.ok(c.equals(pattern(got, c.length)), `at ${got}`);
+      got += c.length;
+      if (++k === 3) {
+        eof = false;
+        break; // cancel mid-stream; the next loop must go on exactly where this one stopped
+      }
+    }
+  }
+  await m.join(writer);
+  assert.equal(got, total);
+  await m.close(a);
+  assertNoPendingOps(m);
+});
+}
+
+test('recvEach: a peer closing mid-stream ends the loop after the last byte; a reset rejects with UMError', async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
+  await m.write(b, 'partial');
+  await m.close(b);
+  const parts: string[] = [];
+  for await (const c of m.recvEach(a)) parts.push(c.toString());
+  assert.equal(parts.join(''), 'partial');
+  await m.close(a);
+  // Bad fds and non-sockets.
+  await assert.rejects(
+    (async () => {
+      for await (const _ of m.recvEach(9999));
+    })(),
+    (e: unknown) => e instanceof UMError && e.code === 'EBADF',
+  );
+  const [r, w] = UM.pipe();
+  await assert.rejects(
+    (async () => {
+      for await (const _ of m.recvEach(r));
+    })(),
+    (e: unknown) => e instanceof UMError && e.code === 'ENOTSOCK',
+  );
+  await m.close(r);
+  await m.close(w);
+  assertNoPendingOps(m);
+});
+
+test('readEach: a pipe until EOF, and a regular file (read one pool buffer at a time)', async (t) => {
+  const m = createMachine({ bufferPool: { bufferSize: 1024, initialBuffers: 4, maxBytes: 8192 } });
+  const [r, w] = UM.pipe();
+  const data = pattern(0, 500_000);
+  const writer = m.spin(async () => {
+    let off = 0;
+    while (off < data.length) off += await m.write(w, data.subarray(off, off + 10_000));
+    await m.close(w);
+  });
+  const parts: Buffer[] = [];
+  for await (const c of m.readEach(r)) parts.push(c);
+  await m.join(writer);
+  assert.ok(Buffer.concat(parts).equals(data));
+  await m.close(r);
+  const dir = tmpDir(t);
+  const path = join(dir, 'f.bin');
+  writeFileSync(path, data.subarray(0, 100_000));
+  const fd = await m.open(path);
+  const fparts: Buffer[] = [];
+  for await (const c of m.readEach(fd)) fparts.push(c);
+  assert.ok(Buffer.concat(fparts).equals(data.subarray(0, 100_000)));
+  await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('pollEach, poll and select (fd form)', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  // poll: writable at once, readable after a write
+  assert.ok((await m.poll(w, POLLOUT!)) & POLLOUT!);
+  const p = m.poll(r, POLLIN!);
+  await m.write(w, 'a');
+  assert.ok((await p) & POLLIN!);
+  // select: r is readable (unread byte), the other pipe is not
+  const [r2, w2] = UM.pipe();
+  assert.deepEqual(await m.select([r, r2], [], []), [[r], [], []]);
+  assert.deepEqual(await m.select([r2], [w2], []), [[], [w2], []]);
+  assert.equal(m.metrics().opsPending, 0, 'losing polls cancelled and reaped');
+  // select waits until something is ready
+  const sel = m.select([r2]);
+  await m.sleep(2);
+  await m.write(w2, 'b');
+  assert.deepEqual(await sel, [[r2], [], []]);
+  // pollEach: one event per readable edge while data stays unread
+  let events = 0;
+  const f = m.spin(async () => {
+    for await (const ev of m.pollEach(r, POLLIN!)) {
+      assert.ok(ev & POLLIN!);
+      if (++events === 3) break;
+      await m.read(r, Buffer.alloc(16));
+      await m.write(w, 'c');
+    }
+  });
+  await m.join(f);
+  assert.equal(events, 3);
+  // cancellation of select by timeout withdraws every poll
+  const [r3, w3] = UM.pipe();
+  await assert.rejects(m.timeout(5, () => m.select([r3], [], [])), TimeoutError);
+  await m.close(r3);
+  await m.close(w3);
+  assert.equal(m.metrics().opsPending, 0);
+  // bad arguments reject before submission
+  const before = m.metrics().totalOps;
+  await assert.rejects(m.poll(-1, POLLIN!), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.select(['x' as never], []), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => m.pollEach(r, 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => m.recvEach('x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => m.readEach(null as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(m.metrics().totalOps, before);
+  for (const fd of [r, w, r2, w2]) await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('recvBundle and sendBundle move many buffers per op, in order', async (t) => {
+  if (UM.kernelVersion() < 610) return t.skip('bundles need Linux >= 6.10');
+  const m = createMachine({ bufferPool: { bufferSize: 1024, initialBuffers: 4, maxBytes: 64 * 1024 } });
+  const [a, b] = UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
+  const bufs = Array.from({ length: 40 }, (_, i) => pattern(i * 1000, 1000));
+  bufs.push(Buffer.from('tail as a string') as Buffer);
+  const total = bufs.reduce((n, x) => n + x.length, 0);
+  const sent = m.spin(() => m.sendBundle(b, [...bufs.slice(0, 40), 'tail as a string']));
+  const got: Buffer[] = [];
+  let n = 0;
+  while (n < total) {
+    const parts = await m.recvBundle(a);
+    assert.ok(parts.length >= 1);
+    for (const p of parts) {
+      got.push(p);
+      n += p.length;
+    }
+  }
+  assert.equal(await m.join(sent), total);
+  assert.ok(Buffer.concat(got).equals(Buffer.concat(bufs)));
+  // A large sendBundle (more than the socket buffer: short sends) arrives whole.
+  const big = Array.from({ length: 600 }, (_, i) => pattern(i * 4096, 4096));
+  const s2 = m.spin(() => m.sendBundle(b, big));
+  const recvd: Buffer[] = [];
+  let k = 0;
+  while (k < 600 * 4096) {
+    for (const p of await m.recvBundle(a)) {
+      recvd.push(p);
+      k += p.length;
+    }
+  }
+  assert.equal(await m.join(s2), 600 * 4096);
+  assert.ok(Buffer.concat(recvd).equals(Buffer.concat(big)));
+  await m.close(b);
+  assert.deepEqual(await m.recvBundle(a), [], 'EOF');
+  await m.close(a);
+  await assert.rejects(m.sendBundle(a, 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assertNoPendingOps(m);
+});
+
+test('close() with a multishot recv and a stream in flight: ops drained, pool memory released', async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
+  const it = m.recvEach(a);
+  const pending = it.next();
+  await m.sleep(1);
+  assert.equal(m.metrics().opsPending, 1);
+  m.close();
+  await assert.rejects(pending);
+  assert.equal(m.metrics().opsPending, 0);
+  const m2 = createMachine();
+  await m2.close(a);
+  await m2.close(b);
+  assertNoPendingOps(m2);
+});
