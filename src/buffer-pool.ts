@@ -65,9 +65,9 @@ export function validatePoolOptions(o: unknown): BufferPoolOptions {
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw argTypeError('opts.bufferPool', 'of type object', o);
   const p = o as BufferPoolOptions;
-  if (p.bufferSize !== undefined) validateInt32(p.bufferSize, 'opts.bufferPool.bufferSize', 64, 1 << 24);
+  if (p.bufferSize !== undefined) validateInt32(p.bufferSize, 'opts.bufferPool.bufferSize', 1, 1 << 24);
   if (p.initialBuffers !== undefined) validateInt32(p.initialBuffers, 'opts.bufferPool.initialBuffers', 1, 32768);
-  if (p.maxBytes !== undefined) validateInt32(p.maxBytes, 'opts.bufferPool.maxBytes', 64, 2 ** 31 - 1);
+  if (p.maxBytes !== undefined) validateInt32(p.maxBytes, 'opts.bufferPool.maxBytes', 1, 2 ** 31 - 1);
   return p;
 }
 
