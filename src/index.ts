@@ -28,3 +28,6 @@ export type { Debounced } from './debounce.js';
 export type { WaitidResult } from './fs-ops.js';
 export type { ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
+// ---- Sockets, one-shot (issue 3) ----
+export type { RecvfromResult } from './net-ops.js';
+// ---- end (issue 3) ----
