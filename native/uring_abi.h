@@ -217,6 +217,20 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_RECVSEND_BUNDLE (1U << 4)
 #define UM_ACCEPT_MULTISHOT (1U << 0) /* in sqe->ioprio */
 
+/* IORING_OP_URING_CMD on a socket (Linux 6.7, io_uring/cmd_net.c): the
+ * command goes in sqe->cmd_op (the u32 at offset 8, overlaying off), the
+ * option level and name in the two u32 at offset 16 (overlaying addr), the
+ * option length in the u32 at offset 44 (overlaying splice_fd_in) and the
+ * option value pointer in the u64 at offset 48 (overlaying addr3).
+ * GETSOCKOPT completes with the option length; as of 6.18 it only takes
+ * level SOL_SOCKET (other levels: -EOPNOTSUPP), SETSOCKOPT takes any level. */
+#define UM_SOCKET_URING_OP_SIOCINQ 0
+#define UM_SOCKET_URING_OP_SIOCOUTQ 1
+#define UM_SOCKET_URING_OP_GETSOCKOPT 2
+#define UM_SOCKET_URING_OP_SETSOCKOPT 3
+/* IORING_OP_SEND with a destination (sendto, Linux 6.0): the sockaddr
+ * pointer in addr2 (offset 8), its length in the u16 addr_len at offset 44. */
+
 /* ---- opcodes ------------------------------------------------------------- */
 enum um_opcode {
   UM_OP_NOP = 0,

@@ -32,4 +32,6 @@ export type { ReadFilesOptions } from './read-files.js';
 export { Stream } from './stream.js';
 export type { StreamOptions } from './stream.js';
 export type { BufferPoolOptions } from './buffer-pool.js';
+// ---- Sockets, one-shot (issue 3) ----
+export type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----

@@ -39,6 +39,10 @@ import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
+// ---- Sockets, one-shot (issue 3): imports ----
+import * as netOps from './net-ops.js';
+import type { RecvfromResult } from './net-ops.js';
+// ---- end (issue 3) ----
 
 export type { Metrics } from './core.js';
 
@@ -1116,6 +1120,126 @@ export class UringMachine {
     return readFilesImpl(this.#core, paths, fnOrOpts, opts);
   }
   // ---- end Files and descriptors (issue 5) ----
+
+  // ---- Sockets (one-shot) (issue 3) ----
+  // The logic lives in net-ops.ts. `host` is an IPv4 or IPv6 literal, or a
+  // unix socket path (a string starting with '/' or '.', or a Buffer; a
+  // leading 0 byte names an abstract socket) with the port omitted. Every
+  // Promise method rejects (never throws) on bad arguments, before anything
+  // is submitted. Sends always add MSG_NOSIGNAL: no SIGPIPE, ever.
+
+  /**
+   * socket(2) (IORING_OP_SOCKET, io_uring_prep_socket(3), Linux >= 5.19).
+   * `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC) is OR'ed into `type`; SOCK_CLOEXEC
+   * is always added. Resolves the new fd.
+   * @example
+   * const fd = await m.socket(constants.AF_INET, constants.SOCK_DGRAM);
+   */
+  socket(domain: number, type: number, protocol = 0, flags = 0): Promise<number> {
+    return netOps.socket(this.#core, domain, type, protocol, flags);
+  }
+
+  /**
+   * bind(2) (IORING_OP_BIND, io_uring_prep_bind(3), Linux >= 6.11; on older
+   * kernels the plain bind(2) syscall, which never blocks).
+   */
+  bind(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
+    return netOps.bind(this.#core, fd, host, port);
+  }
+
+  /** listen(2) (IORING_OP_LISTEN, Linux >= 6.11; on older kernels the plain syscall). */
+  listen(fd: number, backlog = 511): Promise<void> {
+    return netOps.listen(this.#core, fd, backlog);
+  }
+
+  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5). */
+  connect(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
+    return netOps.connect(this.#core, fd, host, port);
+  }
+
+  /**
+   * accept4(2) with SOCK_CLOEXEC (IORING_OP_ACCEPT, io_uring_prep_accept(3));
+   * resolves the connection's fd. A cancelled accept that completes anyway
+   * closes the fd it got.
+   */
+  accept(fd: number): Promise<number> {
+    return netOps.accept(this.#core, fd);
+  }
+
+  /**
+   * send(2) of `data` (bytes, or a string as UTF-8), its first `len` bytes
+   * (default all), flags | MSG_NOSIGNAL (IORING_OP_SEND). Resolves the bytes
+   * sent (may be short on a stream socket; sendv() sends everything).
+   */
+  send(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    return netOps.send(this.#core, fd, data, len, flags);
+  }
+
+  /**
+   * Send all of `bufs` (IORING_OP_SENDMSG with an iovec array, MSG_NOSIGNAL),
+   * resubmitting the rest after a short send. Resolves the total sent.
+   */
+  sendv(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return netOps.sendv(this.#core, fd, bufs);
+  }
+
+  /** sendto(2): one datagram to host:port (IORING_OP_SEND with a destination, Linux >= 6.0; MSG_NOSIGNAL). */
+  sendto(fd: number, data: Uint8Array | string, host: string | Uint8Array, port?: number, flags = 0): Promise<number> {
+    return netOps.sendto(this.#core, fd, data, host, port, flags);
+  }
+
+  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF. */
+  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<number> {
+    return netOps.recv(this.#core, fd, buf, maxlen, flags);
+  }
+
+  /**
+   * recvfrom(2) into `buf` (IORING_OP_RECVMSG): resolves `{ bytes, host,
+   * port }`, the sender's address decoded from the sockaddr the kernel
+   * wrote (host '' and port 0 for an unbound unix peer).
+   */
+  recvfrom(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<RecvfromResult> {
+    return netOps.recvfrom(this.#core, fd, buf, maxlen, flags);
+  }
+
+  /** shutdown(2); how: SHUT_RD, SHUT_WR or SHUT_RDWR (IORING_OP_SHUTDOWN, Linux >= 5.11). */
+  shutdown(fd: number, how: number): Promise<void> {
+    return netOps.shutdown(this.#core, fd, how);
+  }
+
+  /** Fire-and-forget shutdown(2): throws on bad arguments; the result is not reported. */
+  shutdownAsync(fd: number, how: number): void {
+    netOps.shutdownAsync(this.#core, fd, how);
+  }
+
+  /**
+   * getsockopt(2) of an int-valued option (IORING_OP_URING_CMD,
+   * SOCKET_URING_OP_GETSOCKOPT, Linux >= 6.7, at level SOL_SOCKET; other
+   * levels, AF_UNIX sockets and older kernels use the plain syscall).
+   */
+  getsockopt(fd: number, level: number, opt: number): Promise<number> {
+    return netOps.getsockopt(this.#core, fd, level, opt);
+  }
+
+  /**
+   * setsockopt(2) of an int-valued option (a boolean is 1/0)
+   * (IORING_OP_URING_CMD, SOCKET_URING_OP_SETSOCKOPT, Linux >= 6.7; AF_UNIX
+   * sockets and older kernels use the plain syscall).
+   */
+  setsockopt(fd: number, level: number, opt: number, value: number | boolean): Promise<void> {
+    return netOps.setsockopt(this.#core, fd, level, opt, value);
+  }
+
+  /** A listening TCP socket on host:port: socket + SO_REUSEADDR + bind + listen. Resolves its fd. */
+  tcpListen(host: string, port: number, backlog = 511): Promise<number> {
+    return netOps.tcpListen(this.#core, host, port, backlog);
+  }
+
+  /** A TCP connection to host:port: socket + connect. Resolves its fd. */
+  tcpConnect(host: string, port: number): Promise<number> {
+    return netOps.tcpConnect(this.#core, host, port);
+  }
+  // ---- end Sockets (one-shot) (issue 3) ----
 
   /** @internal the engine, for the other modules of this package. */
   get _core(): Core {

@@ -67,6 +67,12 @@ export interface NativeAddon {
   closeSync(fd: number): number;
   socketDomain(fd: number): number;
   addressOf(view: ArrayBufferView): number;
+  // ---- Sockets (issue 3): plain-syscall fallbacks, 0 or -errno ----
+  bindSync(fd: number, sockaddr: Uint8Array, addrlen: number): number;
+  listenSync(fd: number, backlog: number): number;
+  getsockoptSync(fd: number, level: number, opt: number, out: Int32Array): number;
+  setsockoptSync(fd: number, level: number, opt: number, value: number): number;
+  // ---- end (issue 3) ----
   constants: Record<string, number>;
   layout: Record<string, number>;
 }
