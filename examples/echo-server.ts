@@ -1,0 +1,67 @@
+// A TCP echo server on uringmachine: one multishot accept, and per
+// connection a fiber with a multishot recv on the buffer pool, echoing every
+// chunk back with send.
+//
+//   node out/examples/echo-server.js            # 127.0.0.1:1234
+//   HOST=::1 PORT=7000 node out/examples/echo-server.js
+//
+// Prints "listening <port>" once it accepts connections (PORT=0 picks a
+// free port). Stops on SIGINT/SIGTERM: the accept loop's fiber is
+// terminated, which cancels its kernel op; connections end with their peers.
+import { createServer } from 'node:net';
+
+import { UringMachine, UMError } from 'uringmachine';
+
+const host = process.env.HOST ?? '127.0.0.1';
+
+/** A free port, asked of the kernel through node:net (PORT=0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Errors that just mean "the peer went away". */
+function peerGone(e: unknown): boolean {
+  return e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE');
+}
+
+async function serve(m: UringMachine, conn: number): Promise<void> {
+  try {
+    for await (const chunk of m.recvEach(conn)) {
+      let off = 0;
+      while (off < chunk.length) off += await m.send(conn, off === 0 ? chunk : chunk.subarray(off));
+    }
+  } catch (e) {
+    if (!peerGone(e)) console.error(`connection ${conn}:`, e);
+  } finally {
+    await m.close(conn);
+  }
+}
+
+async function main(): Promise<void> {
+  const m = new UringMachine();
+  let port = Number(process.env.PORT ?? 1234);
+  if (port === 0) port = await freePort();
+  const listener = await m.tcpListen(host, port, 1024);
+  const acceptor = m.spin(async () => {
+    for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
+  });
+  const stop = () => m.terminate(acceptor);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  console.log(`listening ${port}`);
+  await m.join(acceptor);
+  await m.close(listener);
+  m.close();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
