@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { TimeoutError, UM, UMError, constants } from 'uringmachine';
+import { Queue, TimeoutError, UM, UMError, constants } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, tmpDir, until } from '../helpers.js';
 
@@ -316,4 +316,159 @@ test('close() with a multishot recv and a stream in flight: ops drained, pool me
   await m2.close(a);
   await m2.close(b);
   assertNoPendingOps(m2);
+});
+
+/** A connected TCP pair over loopback: [server side, client side]. */
+async function tcpPair(m: import('uringmachine').UringMachine): Promise<[number, number, number]> {
+  const listener = await m.tcpListen('127.0.0.1', 0);
+  const port = await localPort(m, listener);
+  const [a, b] = await Promise.all([m.accept(listener), m.tcpConnect('127.0.0.1', port)]);
+  return [a, b, listener];
+}
+
+/** The port a socket is bound to, from /proc/net/tcp (no getsockname op in the API). */
+async function localPort(_m: unknown, fd: number): Promise<number> {
+  const { readlinkSync, readFileSync } = await import('node:fs');
+  const inode = /socket:\[(\d+)\]/.exec(readlinkSync(`/proc/self/fd/${fd}`))![1];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[9] === inode) return parseInt(f[1]!.split(':')[1]!, 16);
+    }
+  }
+  throw new Error('socket not found');
+}
+
+test('recvEach over TCP: 64 MiB through a tiny pool (multishot, many ENOBUFS restarts), byte for byte', async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 4096, initialBuffers: 2, maxBytes: 16384 } });
+  const [a, b, l] = await tcpPair(m);
+  const total = 64 * 1024 * 1024;
+  const writer = m.spin(async () => {
+    for (let off = 0; off < total; ) {
+      const data = pattern(off, Math.min(256 * 1024, total - off));
+      let w = 0;
+      while (w < data.length) w += await m.send(b, data.subarray(w));
+      off += data.length;
+    }
+    await m.shutdown(b, constants.SHUT_WR!);
+  });
+  let got = 0;
+  for await (const c of m.recvEach(a)) {
+    if (!c.equals(pattern(got, c.length))) assert.fail(`mismatch in the chunk at offset ${got}`);
+    got += c.length;
+  }
+  await m.join(writer);
+  assert.equal(got, total);
+  const x = m.metrics();
+  assert.ok(x.bufferPoolEnobufs > 100, `ENOBUFS restarts: ${x.bufferPoolEnobufs}`);
+  assert.ok(x.bufferPoolBytes <= 16384);
+  for (const fd of [a, b, l]) await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('recvEach over TCP: break mid-stream many times, nothing lost or repeated', async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 512, initialBuffers: 2, maxBytes: 4096 } });
+  const [a, b, l] = await tcpPair(m);
+  const total = 1_000_000;
+  const writer = m.spin(async () => {
+    for (let off = 0; off < total; off += 5000) await m.send(b, pattern(off, Math.min(5000, total - off)));
+    await m.shutdown(b, constants.SHUT_WR!);
+  });
+  let got = 0;
+  for (let done = false; !done; ) {
+    done = true;
+    let k = 0;
+    for await (const c of m.recvEach(a)) {
+      assert.ok(c.equals(pattern(got, c.length)), `at ${got}`);
+      got += c.length;
+      if (++k === 4) {
+        done = false;
+        break;
+      }
+    }
+  }
+  await m.join(writer);
+  assert.equal(got, total);
+  for (const fd of [a, b, l]) await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('acceptEach: connections in order; break closes fds it accepted but did not hand out; acceptIntoQueue', async () => {
+  const m = createMachine();
+  const listener = await m.tcpListen('127.0.0.1', 0);
+  const port = await localPort(m, listener);
+  const fdsBefore = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  const clients: number[] = [];
+  for (let i = 0; i < 5; i++) clients.push(await m.tcpConnect('127.0.0.1', port));
+  const accepted: number[] = [];
+  for await (const fd of m.acceptEach(listener)) {
+    accepted.push(fd);
+    if (accepted.length === 2) break; // 3 more are queued in the kernel or the iterator
+  }
+  for (const fd of accepted) await m.close(fd);
+  // Each queued connection is accepted by the next loop (none was lost),
+  // or was accepted and closed by the iterator (the client sees EOF).
+  const q = new Queue<number>();
+  const f = m.spin(() => m.acceptIntoQueue(listener, q));
+  for (let i = 0; i < 2; i++) clients.push(await m.tcpConnect('127.0.0.1', port));
+  const fromQueue = [await m.shift(q), await m.shift(q)];
+  m.terminate(f);
+  await m.join(f);
+  assert.equal(m.metrics().opsPending, 0, 'the multishot accept was cancelled');
+  for (const fd of fromQueue) await m.close(fd);
+  while (q.count > 0) await m.close(await m.shift(q));
+  for (const fd of clients) await m.close(fd);
+  await m.close(listener);
+  const fdsAfter = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  assert.equal(fdsAfter, fdsBefore - 1, 'no fd leaked (the listener is closed)');
+  assert.throws(() => m.acceptEach('x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.acceptIntoQueue(listener, {} as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assertNoPendingOps(m);
+});
+
+test('1,000 concurrent TCP connections on one machine: acceptEach + recvEach echo, every byte back', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const N = 1000;
+  // 2 fds per connection (both ends live in this process) plus slack.
+  const { execSync } = await import('node:child_process');
+  const limit = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim());
+  if (limit < 2 * N + 100) return t.skip(`RLIMIT_NOFILE ${limit} is below ${2 * N + 100}`);
+  const m = createMachine();
+  const listener = await m.tcpListen('127.0.0.1', 0, 4096);
+  const port = await localPort(m, listener);
+  const server = m.spin(async () => {
+    for await (const conn of m.acceptEach(listener)) {
+      m.spin(async () => {
+        for await (const chunk of m.recvEach(conn)) await m.send(conn, chunk);
+        await m.close(conn);
+      });
+    }
+  });
+  const fdsBefore = readdirSync('/proc/self/fd').length;
+  const clients = await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      m.spin(async () => {
+        const fd = await m.tcpConnect('127.0.0.1', port);
+        const buf = Buffer.alloc(64);
+        let sum = 0;
+        for (let r = 0; r < 3; r++) {
+          const msg = Buffer.from(`client ${i} round ${r}`.padEnd(40, '.'));
+          await m.send(fd, msg);
+          let got = 0;
+          while (got < msg.length) got += await m.recv(fd, buf, msg.length - got, 0);
+          sum += got;
+        }
+        await m.close(fd);
+        return sum;
+      }),
+    ),
+  );
+  const sums = await Promise.all(clients.map((c) => m.join(c)));
+  assert.equal(sums.reduce((a, b) => a + b, 0), N * 3 * 40);
+  await until(m, () => m.fibers.size === 1, 5000, 'server connection fibers done');
+  m.terminate(server);
+  await m.join(server);
+  await m.close(listener);
+  assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'every connection fd closed');
+  assertNoPendingOps(m);
 });
