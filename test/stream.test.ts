@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { TimeoutError, UM, constants, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine } from './helpers.js';
+import { assertNoPendingOps, createMachine, tcpPair } from './helpers.js';
 
 const { AF_UNIX, SOCK_STREAM } = constants as Record<string, number>;
 
@@ -14,9 +14,14 @@ function machine(): UringMachine {
   return createMachine({ bufferPool: { bufferSize: 16, initialBuffers: 4, maxBytes: 4096 } });
 }
 
-const KINDS = ['pipe', 'socketpair'] as const;
+const KINDS = ['pipe', 'socketpair', 'tcp'] as const;
 
-function pair(kind: (typeof KINDS)[number]): [number, number] {
+async function pair(m: UringMachine, kind: (typeof KINDS)[number]): Promise<[number, number]> {
+  if (kind === 'tcp') {
+    const [a, b, l] = await tcpPair(m);
+    await m.close(l);
+    return [a, b];
+  }
   return kind === 'pipe' ? UM.pipe() : UM.socketpair(AF_UNIX!, SOCK_STREAM!, 0);
 }
 
@@ -34,10 +39,10 @@ function feed(m: UringMachine, fd: number, pieces: (string | Buffer)[], close = 
 for (const kind of KINDS) {
   test(`${kind}: getLine across buffer boundaries, CRLF split between completions, EOF`, async () => {
     const m = machine();
-    const [r, w] = pair(kind);
+    const [r, w] = await pair(m, kind);
     const long = 'a line that is much longer than one sixteen-byte pool buffer';
     const f = feed(m, w, ['one\r\ntw', 'o\n', `${long}\r`, '\nfour\r', '\n', 'ü€𝄞 unicode split\n', 'last, unterminated']);
-    const s = m.stream(r);
+    const s = m.stream(r, { mode: kind === 'tcp' ? 'recv' : 'read' });
     assert.equal(await s.getLine(), 'one');
     assert.equal(await s.getLine(), 'two');
     assert.equal(await s.getLine(), long);
@@ -54,7 +59,7 @@ for (const kind of KINDS) {
 
   test(`${kind}: getLine limit: a longer line is null and the position is unchanged; buf`, async () => {
     const m = machine();
-    const [r, w] = pair(kind);
+    const [r, w] = await pair(m, kind);
     const f = feed(m, w, ['0123456789ABCDEFGHIJ\r\n', 'short\n', 'exactly10!\r\n', 'into a buffer\n', 'too long for buf\n']);
     const s = m.stream(r);
     assert.equal(await s.getLine(null, 10), null, 'longer than 10');
@@ -76,7 +81,7 @@ for (const kind of KINDS) {
 
   test(`${kind}: getString exact and up-to lengths, skip, readToEof`, async () => {
     const m = machine();
-    const [r, w] = pair(kind);
+    const [r, w] = await pair(m, kind);
     const f = feed(m, w, ['HEADER', '0123456789', 'abcdefghijklmnopqrstuvwxyz', 'REST OF THE DATA']);
     const s = m.stream(r);
     assert.equal((await s.getString(6))!.toString(), 'HEADER');

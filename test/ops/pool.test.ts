@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { Queue, TimeoutError, UM, UMError, constants } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir, until } from '../helpers.js';
+import { assertNoPendingOps, createMachine, localPort, tcpPair, tmpDir, until } from '../helpers.js';
 
 const { AF_UNIX, SOCK_STREAM, POLLIN, POLLOUT } = constants as Record<string, number>;
 
@@ -318,29 +318,9 @@ test('close() with a multishot recv and a stream in flight: ops drained, pool me
   assertNoPendingOps(m2);
 });
 
-/** A connected TCP pair over loopback: [server side, client side]. */
-async function tcpPair(m: import('uringmachine').UringMachine): Promise<[number, number, number]> {
-  const listener = await m.tcpListen('127.0.0.1', 0);
-  const port = await localPort(m, listener);
-  const [a, b] = await Promise.all([m.accept(listener), m.tcpConnect('127.0.0.1', port)]);
-  return [a, b, listener];
-}
-
-/** The port a socket is bound to, from /proc/net/tcp (no getsockname op in the API). */
-async function localPort(_m: unknown, fd: number): Promise<number> {
-  const { readlinkSync, readFileSync } = await import('node:fs');
-  const inode = /socket:\[(\d+)\]/.exec(readlinkSync(`/proc/self/fd/${fd}`))![1];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f[9] === inode) return parseInt(f[1]!.split(':')[1]!, 16);
-    }
-  }
-  throw new Error('socket not found');
-}
-
-test('recvEach over TCP: 64 MiB through a tiny pool (multishot, many ENOBUFS restarts), byte for byte', async () => {
-  const m = createMachine({ bufferPool: { bufferSize: 4096, initialBuffers: 2, maxBytes: 16384 } });
+for (const incremental of [true, false]) {
+test(`recvEach over TCP: 64 MiB through a tiny pool (multishot, many ENOBUFS restarts), byte for byte; incremental ${incremental}`, async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 4096, initialBuffers: 2, maxBytes: 16384, incremental } });
   const [a, b, l] = await tcpPair(m);
   const total = 64 * 1024 * 1024;
   const writer = m.spin(async () => {
@@ -365,6 +345,7 @@ test('recvEach over TCP: 64 MiB through a tiny pool (multishot, many ENOBUFS res
   for (const fd of [a, b, l]) await m.close(fd);
   assertNoPendingOps(m);
 });
+}
 
 test('recvEach over TCP: break mid-stream many times, nothing lost or repeated', async () => {
   const m = createMachine({ bufferPool: { bufferSize: 512, initialBuffers: 2, maxBytes: 4096 } });
