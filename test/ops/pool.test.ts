@@ -515,3 +515,52 @@ for (const incremental of [true, false]) {
     assertNoPendingOps(m);
   });
 }
+
+test('pollEach and acceptEach: timeout, terminate and an exception in the body cancel the kernel op', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  await assert.rejects(
+    m.timeout(5, async () => {
+      for await (const _ of m.pollEach(r, POLLIN!));
+    }),
+    TimeoutError,
+  );
+  assert.equal(m.metrics().opsPending, 0);
+  const f = m.spin(async () => {
+    for await (const _ of m.pollEach(r, POLLIN!));
+  });
+  await m.sleep(2);
+  m.terminate(f);
+  await m.join(f);
+  assert.equal(m.metrics().opsPending, 0);
+  await m.write(w, 'x');
+  await assert.rejects(
+    (async () => {
+      for await (const _ of m.pollEach(r, POLLIN!)) throw new RangeError('body');
+    })(),
+    RangeError,
+  );
+  assert.equal(m.metrics().opsPending, 0);
+  const listener = await m.tcpListen('127.0.0.1', 0);
+  await assert.rejects(
+    m.timeout(5, async () => {
+      for await (const _ of m.acceptEach(listener));
+    }),
+    TimeoutError,
+  );
+  const g = m.spin(async () => {
+    for await (const _ of m.acceptEach(listener));
+  });
+  await m.sleep(2);
+  m.terminate(g);
+  await m.join(g);
+  assert.equal(m.metrics().opsPending, 0);
+  await assert.rejects(
+    (async () => {
+      for await (const _ of m.acceptEach(9999));
+    })(),
+    { code: 'EBADF' },
+  );
+  for (const fd of [r, w, listener]) await m.close(fd);
+  assertNoPendingOps(m);
+});
