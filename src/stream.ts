@@ -21,6 +21,19 @@ import { UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { oneShotOnly, stashLeftover, takeLeftover } from './pool-ops.js';
+import {
+  parseDouble,
+  parseInteger,
+  parseIntLine,
+  RESP_MAX_BULK,
+  RESP_MAX_COUNT,
+  RESP_MAX_LINE,
+  RESP_PUSH,
+  RESPError,
+  RESPProtocolError,
+  respEncode,
+  respEncodeCmd,
+} from './resp.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
 import { argTypeError, rangeError, validateBuffer, validateInteger } from './validate.js';
 
@@ -77,6 +90,19 @@ export class Stream implements MultishotListener {
     this.#oneShot = oneShotOnly(fd);
     // Bytes an earlier reader of this fd received but did not consume come first.
     for (let c = takeLeftover(core, fd); c !== undefined; c = takeLeftover(core, fd)) this.#own(c);
+  }
+
+  /** Copy every buffered byte out of the pool into one buffer of our own. */
+  #spill(): void {
+    let pooled = false;
+    for (let h = this.#head; h < this.#bids.length; h++) if (this.#bids[h]! >= 0) pooled = true;
+    if (!pooled) return;
+    const scanned = this.#scanned;
+    const b = Buffer.allocUnsafe(this.#avail);
+    this.#copy(b, 0, b.length);
+    this.#consume(b.length);
+    this.#own(b);
+    this.#scanned = scanned;
   }
 
   /** Append bytes in memory of our own (not a pool buffer). */
@@ -155,6 +181,11 @@ export class Stream implements MultishotListener {
     if (cancelError === NONE) {
       if (res === 0) this.#eof = true;
       else if (res === -ENOBUFS) {
+        // The pool ran dry. If it is this stream that holds its buffers
+        // (a long line, a big value), move those bytes into memory of its
+        // own so the pool can serve the restart: without this, a value
+        // larger than the pool's limit would wait forever.
+        this.#spill();
         this.#restartWanted = true;
         this.#g.starved(() => {
           this.#restartWanted = false;
@@ -416,6 +447,133 @@ export class Stream implements MultishotListener {
     this.#consume(this.#avail);
     return out;
   }
+
+  // ---- RESP (src/resp.ts has the value mapping) ------------------------------
+
+  /**
+   * The next RESP2/RESP3 value (see src/resp.ts for how each type maps to a
+   * JS value). An error reply rejects with `Stream.RESPError` (inside an
+   * aggregate it is an element instead, so the rest of the reply is still
+   * read). `undefined` at EOF before a value; EOF inside one, or malformed
+   * input, rejects with a RESPProtocolError (code ERR_RESP_PROTOCOL).
+   */
+  async respDecode(): Promise<unknown> {
+    const line = await this.#respLine(true);
+    if (line === null) return undefined;
+    const v = await this.#respValue(line, 0);
+    if (v instanceof RESPError) throw v;
+    return v;
+  }
+
+  async #respLine(eofOk: boolean): Promise<string | null> {
+    const line = (await this.getLine(null, RESP_MAX_LINE)) as string | null;
+    if (line === null) {
+      if (this.#avail > RESP_MAX_LINE) throw new RESPProtocolError(`line longer than ${RESP_MAX_LINE} bytes`);
+      if (!eofOk) throw new RESPProtocolError('EOF inside a value');
+    }
+    if (line === '') throw new RESPProtocolError('empty line');
+    return line;
+  }
+
+  async #respBulk(len: number): Promise<string> {
+    if (!(await this.#need(len + 2))) throw new RESPProtocolError('EOF inside a bulk string');
+    if (this.#byteAt(len) !== CR || this.#byteAt(len + 1) !== NL) throw new RESPProtocolError('bulk string not followed by CRLF');
+    const v = this.#decode(len);
+    this.#scanned = 0;
+    this.#consume(len + 2);
+    return v;
+  }
+
+  async #respCount(line: string, what: string): Promise<number> {
+    const n = parseIntLine(line, 1);
+    if (n < -1 || n > (what === 'bulk' ? RESP_MAX_BULK : RESP_MAX_COUNT)) throw new RESPProtocolError(`bad ${what} length ${n}`);
+    return n;
+  }
+
+  async #respValue(line: string, depth: number): Promise<unknown> {
+    if (depth > 128) throw new RESPProtocolError('aggregates nested too deeply');
+    switch (line.charCodeAt(0)) {
+      case 43: // + simple string
+        return line.slice(1);
+      case 45: // - error
+        return new RESPError(line.slice(1));
+      case 58: // : integer
+        return parseInteger(line);
+      case 36: {
+        // $ bulk string
+        const n = await this.#respCount(line, 'bulk');
+        return n < 0 ? null : this.#respBulk(n);
+      }
+      case 42: // * array
+      case 62: {
+        // > push
+        const n = await this.#respCount(line, 'array');
+        if (n < 0) return null;
+        const out: unknown[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = await this.#respValue((await this.#respLine(false))!, depth + 1);
+        if (line.charCodeAt(0) === 62) (out as unknown as Record<symbol, boolean>)[RESP_PUSH] = true;
+        return out;
+      }
+      case 95: // _ null
+        return null;
+      case 35: // # boolean
+        if (line === '#t') return true;
+        if (line === '#f') return false;
+        throw new RESPProtocolError(`bad boolean ${JSON.stringify(line)}`);
+      case 44: // , double
+        return parseDouble(line);
+      case 40: // ( big number
+        try {
+          return BigInt(line.slice(1));
+        } catch {
+          throw new RESPProtocolError(`bad big number ${JSON.stringify(line)}`);
+        }
+      case 33: {
+        // ! bulk error
+        const n = await this.#respCount(line, 'bulk');
+        return new RESPError(n < 0 ? '' : await this.#respBulk(n));
+      }
+      case 61: {
+        // = verbatim string: "txt:" + text
+        const n = await this.#respCount(line, 'bulk');
+        if (n < 0) return null;
+        const v = await this.#respBulk(n);
+        return v.length >= 4 && v.charCodeAt(3) === 58 ? v.slice(4) : v;
+      }
+      case 37: {
+        // % map
+        const n = await this.#respCount(line, 'map');
+        const m = new Map<unknown, unknown>();
+        for (let i = 0; i < n; i++) {
+          const k = await this.#respValue((await this.#respLine(false))!, depth + 1);
+          m.set(k, await this.#respValue((await this.#respLine(false))!, depth + 1));
+        }
+        return m;
+      }
+      case 126: {
+        // ~ set
+        const n = await this.#respCount(line, 'set');
+        const set = new Set<unknown>();
+        for (let i = 0; i < n; i++) set.add(await this.#respValue((await this.#respLine(false))!, depth + 1));
+        return set;
+      }
+      case 124: {
+        // | attributes: read and drop, then the value they describe
+        const n = await this.#respCount(line, 'attribute');
+        for (let i = 0; i < 2 * n; i++) await this.#respValue((await this.#respLine(false))!, depth + 1);
+        return this.#respValue((await this.#respLine(false))!, depth);
+      }
+      default:
+        throw new RESPProtocolError(`unknown RESP type ${JSON.stringify(line[0])}`);
+    }
+  }
+
+  /** Error replies decoded by respDecode. */
+  static readonly RESPError = RESPError;
+  /** Encode one value as RESP (see src/resp.ts for the mapping). */
+  static readonly respEncode = respEncode;
+  /** Encode a command (an array of bulk strings). */
+  static readonly respEncodeCmd = respEncodeCmd;
 
   /** Drop the next `n` bytes (fewer at EOF). */
   async skip(n: number): Promise<void> {

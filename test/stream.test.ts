@@ -199,3 +199,22 @@ test('stream: wrong argument types throw or reject before anything is submitted'
   await m.close(w);
   assertNoPendingOps(m);
 });
+
+test('a line longer than the whole pool is still read (the stream moves it out of the pool under pressure)', async () => {
+  const m = createMachine({ bufferPool: { bufferSize: 64, initialBuffers: 2, maxBytes: 1024 } });
+  const [r, w] = UM.pipe();
+  const line = 'L'.repeat(50_000);
+  const f = m.spin(async () => {
+    const b = Buffer.from(`${line}\nshort\n`);
+    for (let off = 0; off < b.length; ) off += await m.write(w, b.subarray(off));
+    await m.close(w);
+  });
+  const s = m.stream(r);
+  assert.equal(await s.getLine(), line);
+  assert.equal(await s.getLine(), 'short');
+  assert.equal(await s.getLine(), null);
+  assert.ok(m.metrics().bufferPoolBytes <= 1024);
+  await m.join(f);
+  await m.close(r);
+  assertNoPendingOps(m);
+});
