@@ -522,23 +522,23 @@ test('bad fds: EBADF for a closed fd, ENOTSOCK for a pipe', async () => {
   const [r, w] = UM.pipe();
   const buf = Buffer.alloc(8);
   const bad = 100_000;
-  const calls = (fd: number): Promise<unknown>[] => [
-    m.bind(fd, '127.0.0.1', 0),
-    m.listen(fd),
-    m.connect(fd, '127.0.0.1', 9),
-    m.accept(fd),
-    m.send(fd, 'x'),
-    m.sendv(fd, ['x', 'y']),
-    m.sendto(fd, 'x', '127.0.0.1', 9),
-    m.recv(fd, buf),
-    m.recvfrom(fd, buf),
-    m.shutdown(fd, C.SHUT_RDWR!),
-    m.getsockopt(fd, C.SOL_SOCKET!, C.SO_TYPE!),
-    m.getsockopt(fd, C.IPPROTO_TCP!, C.TCP_NODELAY!),
-    m.setsockopt(fd, C.SOL_SOCKET!, C.SO_REUSEADDR!, 1),
+  const calls = (fd: number): (() => Promise<unknown>)[] => [
+    () => m.bind(fd, '127.0.0.1', 0),
+    () => m.listen(fd),
+    () => m.connect(fd, '127.0.0.1', 9),
+    () => m.accept(fd),
+    () => m.send(fd, 'x'),
+    () => m.sendv(fd, ['x', 'y']),
+    () => m.sendto(fd, 'x', '127.0.0.1', 9),
+    () => m.recv(fd, buf),
+    () => m.recvfrom(fd, buf),
+    () => m.shutdown(fd, C.SHUT_RDWR!),
+    () => m.getsockopt(fd, C.SOL_SOCKET!, C.SO_TYPE!),
+    () => m.getsockopt(fd, C.IPPROTO_TCP!, C.TCP_NODELAY!),
+    () => m.setsockopt(fd, C.SOL_SOCKET!, C.SO_REUSEADDR!, 1),
   ];
-  for (const [i, p] of calls(bad).entries()) await assert.rejects(p, isUM('EBADF'), `call ${i} on a closed fd`);
-  for (const [i, p] of calls(r).entries()) await assert.rejects(p, isUM('ENOTSOCK'), `call ${i} on a pipe`);
+  for (const [i, call] of calls(bad).entries()) await assert.rejects(call(), isUM('EBADF'), `call ${i} on a closed fd`);
+  for (const [i, call] of calls(r).entries()) await assert.rejects(call(), isUM('ENOTSOCK'), `call ${i} on a pipe`);
   await assert.rejects(m.socket(12345, SOCK_STREAM), isUM('EAFNOSUPPORT'));
   await m.close(r);
   await m.close(w);
