@@ -489,6 +489,31 @@ test('accept cancelled by m.timeout rejects TimeoutError and leaks no fd; recv a
   assertNoPendingOps(m);
 });
 
+test('a connect pending on a full backlog is cancelled by m.timeout; tcpConnect closes its socket', async () => {
+  const m = createMachine();
+  const lfd = await m.tcpListen('127.0.0.1', 0, 0); // backlog 0: one queued connection fills it
+  const port = localPort(lfd);
+  const fds = openFds();
+  const connected: number[] = [];
+  let timedOut = 0;
+  // Once the accept queue is full, the listener drops SYNs: the next connect
+  // waits for a SYN retransmit (a second away) and the timeout cancels it.
+  for (let i = 0; i < 8 && timedOut === 0; i++) {
+    try {
+      connected.push(await m.timeout(100, () => m.tcpConnect('127.0.0.1', port)));
+    } catch (e) {
+      assert.ok(e instanceof TimeoutError, String(e));
+      timedOut++;
+    }
+  }
+  assert.equal(timedOut, 1, 'a connect was left pending by the full backlog');
+  assert.ok(connected.length >= 1);
+  assert.equal(openFds(), fds + connected.length, 'the cancelled connect left no socket behind');
+  for (const fd of connected) await m.close(fd);
+  await m.close(lfd);
+  assertNoPendingOps(m);
+});
+
 test('an accept cancelled after it took a connection closes the new fd (the op kind creates fds)', async () => {
   const m = createMachine();
   const lfd = await m.tcpListen('127.0.0.1', 0);
