@@ -655,3 +655,23 @@ test('socket ops after close() reject with ERR_UM_CLOSED', async () => {
   await assert.rejects(m.recv(0, Buffer.alloc(1)), { code: 'ERR_UM_CLOSED' });
   assert.equal(m.metrics().opsPending, 0);
 });
+
+test('the sockaddr and msghdr layouts net-ops encodes are the Linux ABI (64-bit)', async () => {
+  const root = new URL('../../../', import.meta.url);
+  const { native } = await import(new URL('dist/native.js', root).href);
+  const L = native.layout as Record<string, number>;
+  // <netinet/in.h>, <sys/un.h>, <sys/socket.h>: fixed by the kernel ABI.
+  const expected: Record<string, number> = {
+    sockaddrIn: 16, sin_port: 2, sin_addr: 4,
+    sockaddrIn6: 28, sin6_port: 2, sin6_flowinfo: 4, sin6_addr: 8, sin6_scope_id: 24,
+    sockaddrUn: 110, sun_path: 2, sockaddrStorage: 128, sockaddr_family: 0,
+    msghdrSize: 56, msg_name: 0, msg_namelen: 8, msg_iov: 16, msg_iovlen: 24,
+    msg_control: 32, msg_controllen: 40, msg_flags: 48, iovecSize: 16,
+  };
+  for (const [k, v] of Object.entries(expected)) assert.equal(L[k], v, k);
+  for (const name of ['AF_INET', 'AF_INET6', 'AF_UNIX', 'SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_NONBLOCK', 'SOCK_CLOEXEC',
+    'SOL_SOCKET', 'SO_REUSEADDR', 'SO_RCVBUF', 'IPPROTO_TCP', 'IPPROTO_IPV6', 'TCP_NODELAY', 'IPV6_V6ONLY',
+    'MSG_NOSIGNAL', 'MSG_PEEK', 'MSG_WAITALL', 'SHUT_RD', 'SHUT_WR', 'SHUT_RDWR']) {
+    assert.equal(typeof C[name], 'number', name);
+  }
+});
