@@ -202,25 +202,34 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       this.#ended = true;
       return Promise.reject(e);
     }
-    const w = this.core.newWait();
-    w.onCancel = (_w, error) => {
-      // Cancel the kernel op and fail the waiter only at its final CQE, so
-      // the loop exits after the kernel is done with the op's buffers.
-      this.#waiter = null;
-      w.settled = false;
-      if (this.#op !== null) {
-        this.#pendingCancel = error;
-        this.#waiter = w;
-        this.core.cancelOp(this.#op, error);
-        return true;
-      }
-      this.#ended = true; // no op in flight (waiting to restart): fail now
-      this.#dropQueue();
-      return false;
-    };
+    // One wait object per iterator, reused for every park: a loop parks
+    // once per item, so this saves two allocations per item.
+    let w = this.#wait;
+    if (w === null) {
+      w = this.#wait = this.core.newWait();
+      w.onCancel = this.#onCancel;
+    }
+    w.settled = false;
     this.#waiter = w;
     return this.core.park(w, scope);
   }
+
+  #wait: ParkWait | null = null;
+  readonly #onCancel = (w: ParkWait, error: unknown): boolean => {
+    // Cancel the kernel op and fail the waiter only at its final CQE, so
+    // the loop exits after the kernel is done with the op's buffers.
+    this.#waiter = null;
+    w.settled = false;
+    if (this.#op !== null) {
+      this.#pendingCancel = error;
+      this.#waiter = w;
+      this.core.cancelOp(this.#op, error);
+      return true;
+    }
+    this.#ended = true; // no op in flight (waiting to restart): fail now
+    this.#dropQueue();
+    return false;
+  };
 
   /** Resolves once no kernel op of this iterator is in flight. */
   #afterFinal(): Promise<void> {

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { cpuSeconds, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
+import { cpuTimes, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
 
 const smoke = process.env.BENCH_SMOKE === '1';
 const CONNS = Number(process.env.CONNS ?? 50);
@@ -41,6 +41,8 @@ const contenders: Contender[] = [
 interface Result {
   rps: number;
   cpuUs: number;
+  /** Of which in user space (JavaScript, libuv, the addon); the rest is the kernel's. */
+  userUs: number;
 }
 
 async function once(c: Contender, servers: Server[]): Promise<Result> {
@@ -49,13 +51,14 @@ async function once(c: Contender, servers: Server[]): Promise<Result> {
   try {
     const env = { ...process.env, PORT: String(s.port), CONNS: String(CONNS), SIZE: String(SIZE) };
     execFileSync(client, { env: { ...env, ROUNDS: String(Math.max(10, ROUNDS / 10)), WARMUP: '0' } }); // warm-up (JIT)
-    const c0 = cpuSeconds(s.child.pid!);
+    const c0 = cpuTimes(s.child.pid!);
     const r = JSON.parse(execFileSync(client, { env: { ...env, ROUNDS: String(ROUNDS), WARMUP: '0' } }).toString()) as {
       roundTrips: number;
       rps: number;
     };
-    const c1 = cpuSeconds(s.child.pid!);
-    return { rps: r.rps, cpuUs: ((c1 - c0) * 1e6) / r.roundTrips };
+    const c1 = cpuTimes(s.child.pid!);
+    const cpu = c1.user + c1.system - c0.user - c0.system;
+    return { rps: r.rps, cpuUs: (cpu * 1e6) / r.roundTrips, userUs: ((c1.user - c0.user) * 1e6) / r.roundTrips };
   } finally {
     await stopServer(s);
   }
@@ -80,16 +83,16 @@ async function main(): Promise<void> {
   }
   const base = rows.find((x) => x.name === 'node:net')?.r;
   console.log(`\n## echo: ${CONNS} connections × ${ROUNDS} round trips of ${SIZE} B (median of ${RUNS})\n`);
-  console.log('| server | round trips/s | server CPU µs/round trip | rate vs node:net | CPU vs node:net |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('| server | round trips/s | server CPU µs/round trip | of which user | rate vs node:net | CPU vs node:net |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const { name, r, note } of rows) {
     if (r === null) {
-      console.log(`| ${name} | ${note} | | | |`);
+      console.log(`| ${name} | ${note} | | | | |`);
       continue;
     }
     const ratio = base ? (r.rps / base.rps).toFixed(2) + '×' : '';
     const cpu = base ? (r.cpuUs / base.cpuUs).toFixed(2) + '×' : '';
-    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${ratio} | ${cpu} |`);
+    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${r.userUs.toFixed(2)} | ${ratio} | ${cpu} |`);
   }
 }
 

@@ -17,7 +17,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { cpuSeconds, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
+import { cpuTimes, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
 
 const smoke = process.env.BENCH_SMOKE === '1';
 const CONNS = Number(process.env.CONNS ?? 50);
@@ -54,6 +54,8 @@ function haveWrk(): boolean {
 interface Result {
   rps: number;
   cpuUs: number;
+  /** Of which in user space (JavaScript, libuv, the addon); the rest is the kernel's. */
+  userUs: number;
   errors: string;
 }
 
@@ -70,10 +72,11 @@ async function once(c: Contender, servers: Server[]): Promise<Result> {
   servers.push(s);
   try {
     wrk(s.port, 1); // warm-up (JIT, connections)
-    const c0 = cpuSeconds(s.child.pid!);
+    const c0 = cpuTimes(s.child.pid!);
     const r = wrk(s.port, SECONDS);
-    const c1 = cpuSeconds(s.child.pid!);
-    return { rps: r.rps, cpuUs: ((c1 - c0) * 1e6) / r.requests, errors: r.errors };
+    const c1 = cpuTimes(s.child.pid!);
+    const cpu = c1.user + c1.system - c0.user - c0.system;
+    return { rps: r.rps, cpuUs: (cpu * 1e6) / r.requests, userUs: ((c1.user - c0.user) * 1e6) / r.requests, errors: r.errors };
   } finally {
     await stopServer(s);
   }
@@ -98,16 +101,16 @@ async function main(): Promise<void> {
   }
   const base = rows.find((x) => x.name === 'node:http')?.r;
   console.log(`\n## http: wrk -t1 -c${CONNS} -d${SECONDS}s, keep-alive hello world (median of ${RUNS})\n`);
-  console.log('| server | requests/s | server CPU µs/request | rate vs node:http | CPU vs node:http | wrk errors |');
-  console.log('|---|---:|---:|---:|---:|---|');
+  console.log('| server | requests/s | server CPU µs/request | of which user | rate vs node:http | CPU vs node:http | wrk errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---|');
   for (const { name, r, note } of rows) {
     if (r === null) {
-      console.log(`| ${name} | ${note} | | | | |`);
+      console.log(`| ${name} | ${note} | | | | | |`);
       continue;
     }
     const ratio = base ? (r.rps / base.rps).toFixed(2) + '×' : '';
     const cpu = base ? (r.cpuUs / base.cpuUs).toFixed(2) + '×' : '';
-    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${ratio} | ${cpu} | ${r.errors || 'none'} |`);
+    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${r.userUs.toFixed(2)} | ${ratio} | ${cpu} | ${r.errors || 'none'} |`);
   }
 }
 
