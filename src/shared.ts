@@ -7,7 +7,7 @@
  * IORING_OP_FUTEX_WAKE (io_uring_prep_futex_wake(3)). Fast paths use Atomics
  * only and submit nothing.
  *
- * Memory layout and protocol: docs/design/shared-sync.md.
+ * Memory layout and protocol: docs/ARCHITECTURE.md, "Synchronisation across threads".
  *
  * Futex flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE. A SharedArrayBuffer can only
  * be shared between threads of one process (worker_threads), which share
