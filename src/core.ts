@@ -113,6 +113,10 @@ function opExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void)
   executorOp.reject = reject;
 }
 let executorWait: ParkWait;
+let executorCore: Core;
+function yieldExecutor(resolve: (v: void) => void): void {
+  executorCore.schedule(resolve as (v: unknown) => void, undefined);
+}
 function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
   executorWait.resolve = resolve;
   executorWait.reject = reject;
@@ -642,6 +646,13 @@ export class Core implements Scheduler {
     this.totalWaits++;
     executorWait = w;
     return new Promise(waitExecutor);
+  }
+
+  /** A promise resolved from the runqueue (a yield to the fibers queued before). */
+  yieldTurn(): Promise<void> {
+    this.totalWaits++;
+    executorCore = this;
+    return new Promise(yieldExecutor);
   }
 
   newWait(): ParkWait {

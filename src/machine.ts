@@ -452,13 +452,13 @@ export class UringMachine {
 
   /** Let other ready fibers and completions run, then continue. */
   snooze(): Promise<void> {
+    // A yield through the runqueue: nothing can cancel it half-way (a
+    // pending cancel is raised here, or at the fiber's next op), so no wait
+    // record is needed, only the resumption.
     const core = this.#core;
     try {
-      const scope = core.enterScope();
-      const w = core.newWait();
-      const p = core.park(w, scope);
-      w.wake(undefined);
-      return p;
+      core.enterScope();
+      return core.yieldTurn();
     } catch (e) {
       return Promise.reject(e);
     }

@@ -44,11 +44,8 @@ const SPIN_YIELDS = 16;
 
 /** Let the machine's other ready fibers run (like m.snooze()). */
 function snooze(core: Core): Promise<void> {
-  const scope = core.enterScope();
-  const w = core.newWait();
-  const p = core.park(w, scope);
-  w.wake(undefined);
-  return p;
+  core.enterScope();
+  return core.yieldTurn();
 }
 
 // ---- futex ops ---------------------------------------------------------------
