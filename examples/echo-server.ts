@@ -6,11 +6,11 @@
 //   HOST=::1 PORT=7000 node out/examples/echo-server.js
 //
 // Prints "listening <port>" once it accepts connections (PORT=0 picks a
-// free port). Stops on SIGINT/SIGTERM: the accept loop's fiber is
-// terminated, which cancels its kernel op; connections end with their peers.
+// free port). Stops on SIGINT/SIGTERM: the accept loop's fiber and then the
+// connections' fibers are terminated, which cancels their kernel ops.
 import { createServer } from 'node:net';
 
-import { UringMachine, UMError } from 'uringmachine';
+import { Terminate, UringMachine, UMError } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 
@@ -26,9 +26,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Errors that just mean "the peer went away". */
-function peerGone(e: unknown): boolean {
-  return e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE');
+/** Errors that just mean "the peer went away" or "the server is stopping". */
+function expected(e: unknown): boolean {
+  return (e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) || e instanceof Terminate;
 }
 
 async function serve(m: UringMachine, conn: number): Promise<void> {
@@ -38,9 +38,11 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
       while (off < chunk.length) off += await m.send(conn, off === 0 ? chunk : chunk.subarray(off));
     }
   } catch (e) {
-    if (!peerGone(e)) console.error(`connection ${conn}:`, e);
+    if (!expected(e)) console.error(`connection ${conn}:`, e);
   } finally {
-    await m.close(conn);
+    // closeAsync: a terminated fiber's later ops raise Terminate again, and
+    // the socket must be closed whatever happened.
+    m.closeAsync(conn);
   }
 }
 
@@ -57,6 +59,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   console.log(`listening ${port}`);
   await m.join(acceptor);
+  // Stop the connections still open: each fiber's pending op is cancelled
+  // and its finally block closes its socket.
+  const open = [...m.fibers];
+  for (const f of open) m.terminate(f);
+  await m.join(open);
   await m.close(listener);
   m.close();
 }

@@ -12,7 +12,7 @@
 // without keep-alive.
 import { createServer } from 'node:net';
 
-import { UringMachine, UMError, type Stream } from 'uringmachine';
+import { Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const MAX_LINE = 8192;
@@ -106,10 +106,11 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
       if (!req.keepAlive) break;
     }
   } catch (e) {
-    if (!(e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE'))) console.error(e);
+    const gone = e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE');
+    if (!gone && !(e instanceof Terminate)) console.error(e);
   } finally {
     await s.release();
-    await m.close(conn);
+    m.closeAsync(conn); // also in a terminated fiber, whose later ops raise Terminate
   }
 }
 
@@ -126,6 +127,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   console.log(`listening ${port}`);
   await m.join(acceptor);
+  // Stop the connections still open: each fiber's pending op is cancelled
+  // and its finally block closes its socket.
+  const open = [...m.fibers];
+  for (const f of open) m.terminate(f);
+  await m.join(open);
   await m.close(listener);
   m.close();
 }

@@ -270,7 +270,9 @@ export class UringMachine {
    * `m.close()`: cancel every pending op, wait (synchronously) for the
    * kernel's final completion of each, release the ring. Pending ops reject
    * with a MachineClosedError. `m.close(fd)`: close a file descriptor
-   * (IORING_OP_CLOSE, io_uring_prep_close(3)).
+   * (IORING_OP_CLOSE, io_uring_prep_close(3)). It is never cancelled and
+   * also runs in a cancelled scope, so a terminated or timed-out fiber can
+   * still close its fds in a `finally` block.
    */
   close(): void;
   close(fd: number): Promise<void>;
@@ -281,9 +283,11 @@ export class UringMachine {
     }
     try {
       validateFd(fd);
-      const scope = this.#core.enterScope();
+      // Never cancelled, and runs in a cancelled scope too: closing is what
+      // a terminated or timed-out fiber's finally block must still be able
+      // to do (the op cannot block, so there is nothing to interrupt).
       poolOps.dropLeftovers(this.#core, fd);
-      const op = this.#core.acquire(OP_KINDS.close, scope);
+      const op = this.#core.acquire(OP_KINDS.close, undefined);
       const t = this.#core.tmpl;
       t[0] = OPCODES.CLOSE;
       t[1] = fd;

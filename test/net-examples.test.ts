@@ -7,9 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 const OUT = fileURLToPath(new URL('../examples/', import.meta.url));
+let stderr = '';
 
 async function start(name: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [OUT + name], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [OUT + name], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -25,7 +29,9 @@ async function start(name: string): Promise<{ child: ChildProcess; port: number 
 async function stop(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGTERM');
-  return exited;
+  const code = await exited;
+  assert.equal(stderr, '', 'nothing printed on stderr');
+  return code;
 }
 
 function open(port: number): Promise<Socket> {
@@ -74,8 +80,14 @@ test('echo-server: 20 clients × 50 round trips each, and a large message, echoe
     s.write(big);
     assert.ok((await got).equals(big));
     s.destroy(); // a reset, not a clean close: the server must shrug it off
-  } finally {
+    // Connections still open when it stops: it ends them and exits cleanly.
+    const idle = await Promise.all([open(port), open(port), open(port)]);
+    const closed = idle.map((c) => new Promise((r) => c.once('close', r)));
+    await new Promise((r) => setTimeout(r, 20));
     assert.equal(await stop(child), 0, 'the server stops cleanly on SIGTERM');
+    await Promise.all(closed);
+  } finally {
+    if (child.exitCode === null) await stop(child);
   }
 });
 
