@@ -17,7 +17,7 @@
  */
 import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
-import { UMError } from './errors.js';
+import { MachineClosedError, UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { oneShotOnly, stashLeftover, takeLeftover } from './pool-ops.js';
@@ -356,6 +356,7 @@ export class Stream implements MultishotListener {
    * returned, then null.
    */
   async getLine(buf: Buffer | null = null, limit = 0): Promise<string | Buffer | null> {
+    if (this.#core.closed) throw new MachineClosedError();
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
     validateInteger(limit, 'limit');
     let max = limit === 0 ? Infinity : Math.abs(limit);
@@ -398,6 +399,7 @@ export class Stream implements MultishotListener {
    * returned) or a new Buffer.
    */
   async getString(len: number, buf: Buffer | null = null): Promise<Buffer | null> {
+    if (this.#core.closed) throw new MachineClosedError();
     validateInteger(len, 'len');
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
     const want = Math.abs(len);
@@ -421,6 +423,7 @@ export class Stream implements MultishotListener {
    * returned.
    */
   async readToEof(buf: Buffer | null = null): Promise<Buffer> {
+    if (this.#core.closed) throw new MachineClosedError();
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
     const spilled: Buffer[] = [];
     let spilledLen = 0;
@@ -458,6 +461,7 @@ export class Stream implements MultishotListener {
    * input, rejects with a RESPProtocolError (code ERR_RESP_PROTOCOL).
    */
   async respDecode(): Promise<unknown> {
+    if (this.#core.closed) throw new MachineClosedError();
     const line = await this.#respLine(true);
     if (line === null) return undefined;
     const v = await this.#respValue(line, 0);
@@ -577,6 +581,7 @@ export class Stream implements MultishotListener {
 
   /** Drop the next `n` bytes (fewer at EOF). */
   async skip(n: number): Promise<void> {
+    if (this.#core.closed) throw new MachineClosedError();
     validateInteger(n, 'n', 0);
     while (n > 0) {
       if (this.#avail === 0 && !(await this.#need(1))) return;

@@ -218,3 +218,21 @@ test('a line longer than the whole pool is still read (the stream moves it out o
   await m.close(r);
   assertNoPendingOps(m);
 });
+
+test('a stream of a closed machine rejects with MachineClosedError, also with bytes still buffered', async () => {
+  const m = machine();
+  const [r, w] = UM.pipe();
+  await m.write(w, 'one\ntwo\n');
+  const s = m.stream(r);
+  assert.equal(await s.getLine(), 'one');
+  m.close();
+  await assert.rejects(s.getLine(), { code: 'ERR_UM_CLOSED' });
+  await assert.rejects(s.getString(1), { code: 'ERR_UM_CLOSED' });
+  await assert.rejects(s.readToEof(), { code: 'ERR_UM_CLOSED' });
+  await assert.rejects(s.respDecode(), { code: 'ERR_UM_CLOSED' });
+  assert.throws(() => m.stream(r), { code: 'ERR_UM_CLOSED' });
+  const m2 = createMachine();
+  await m2.close(r);
+  await m2.close(w);
+  assertNoPendingOps(m2);
+});
