@@ -564,3 +564,32 @@ test('pollEach and acceptEach: timeout, terminate and an exception in the body c
   for (const fd of [r, w, listener]) await m.close(fd);
   assertNoPendingOps(m);
 });
+
+test('bad fds reject with UMError; wrong types reject or throw before anything is submitted', async () => {
+  const m = createMachine();
+  const bad = 9999;
+  const drain = async (it: AsyncIterable<unknown>) => {
+    for await (const _ of it);
+  };
+  await assert.rejects(drain(m.readEach(bad)), { code: 'EBADF', syscall: 'read' });
+  await assert.rejects(drain(m.pollEach(bad, POLLIN!)), (e: unknown) => e instanceof UMError);
+  await assert.rejects(m.poll(bad, POLLIN!), (e: unknown) => e instanceof UMError);
+  await assert.rejects(m.select([bad], [], []), (e: unknown) => e instanceof UMError);
+  if (UM.kernelVersion() >= 610) {
+    await assert.rejects(m.recvBundle(bad), { code: 'EBADF' });
+    await assert.rejects(m.sendBundle(bad, ['x']), { code: 'EBADF' });
+  }
+  assert.equal(m.metrics().opsPending, 0);
+  const before = m.metrics().totalOps;
+  await assert.rejects(m.recvBundle('1' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.recvBundle(1, 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.sendBundle(1, [1 as never]), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.poll(1, 1.5), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.select([1], 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => m.recvEach(1, 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => m.pollEach(-3, POLLIN!), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => new (m.constructor as typeof UM)({ bufferPool: 5 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new (m.constructor as typeof UM)({ bufferPool: { bufferSize: 0 } }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(m.metrics().totalOps, before);
+  assertNoPendingOps(m);
+});
