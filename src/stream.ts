@@ -225,6 +225,17 @@ export class Stream implements MultishotListener {
     let scope;
     try {
       scope = this.#core.enterScope();
+    } catch (e) {
+      // Cancelled before parking (e.g. the timeout fired while this fiber
+      // was being resumed with data): stop the kernel op as a cancelled
+      // wait does, and raise once its final CQE is in.
+      const op = this.#op;
+      if (op === null) return Promise.reject(e);
+      const done = new Promise<void>((r) => this.#finalWaiters.push(r));
+      this.#core.cancelOp(op, NONE);
+      return done.then(() => Promise.reject(e));
+    }
+    try {
       if (this.#op === null && !this.#restartWanted) this.#start();
     } catch (e) {
       return Promise.reject(e);
