@@ -165,7 +165,7 @@ test('cancellable: abort raises signal.reason at the pending op', async () => {
 
 test('prepTimeout: an AsyncOp awaited from fibers', async () => {
   const m = createMachine();
-  const op = m.prepTimeout(5);
+  const op = m.prepTimeout(300); // long enough not to fire before the terminate on a loaded machine
   assert.ok(op instanceof AsyncOp);
   assert.equal(op.kind, 'timeout');
   assert.equal(op.done, false);
@@ -341,7 +341,7 @@ test('prepTimeout: result, cancel after done is a no-op; cancelled op rejects ev
   assert.equal(c.cancelled, true);
   await assert.rejects(c.await(), { code: 'ECANCELED' });
   // Terminating a waiter withdraws the wait, not the op.
-  const op = m.prepTimeout(5);
+  const op = m.prepTimeout(300); // long enough not to fire before the terminate on a loaded machine
   const w = m.spin(() => op.await());
   await m.sleep(1);
   m.terminate(w);
