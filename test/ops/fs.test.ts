@@ -529,6 +529,9 @@ test('cancellation of the path/xattr/advice ops: terminate right after submissio
     ['setxattr', () => m.setxattr(join(dir, 'f'), 'user.c', 'v')],
     ['getxattr', () => m.getxattr(join(dir, 'f'), 'user.none')],
     ['fsetxattr', () => m.fsetxattr(fd, 'user.c', 'w')],
+    ['fgetxattr', () => m.fgetxattr(fd, 'user.none')],
+    ['mkdirat', () => m.mkdirat(C.AT_FDCWD!, join(dir, `ma${k++}`))],
+    ['unlinkat', () => m.unlinkat(C.AT_FDCWD!, join(dir, `nothing${k++}`), 0)],
     ['fadvise', () => m.fadvise(fd, 0, 0, C.POSIX_FADV_NORMAL!)],
     ['madvise', () => m.madvise(buf, C.MADV_NORMAL!)],
   ];
