@@ -2,21 +2,22 @@
  * m.readFiles(): read many whole files through the ring, many in flight at
  * once but bounded.
  *
- * Per file, in two round trips:
- * 1. IORING_OP_OPENAT and IORING_OP_STATX (by path) side by side: statx
- *    cannot take the fd openat is about to create (that would need fixed
- *    files), but by path it runs in parallel, so the size is known when the
- *    fd is.
+ * Per file (docs/ARCHITECTURE.md, "readFiles"):
+ * 1. IORING_OP_OPENAT.
  * 2. One chain of three SQEs, joined with IOSQE_IO_HARDLINK so that each
- *    runs whatever the previous one returned: READ of the whole size into a
- *    buffer of that size, READ of one byte at the end offset (must return 0:
- *    EOF is seen, the statx size is not trusted), CLOSE. The close is in the
- *    chain, so no fd outlives its file whatever fails, and it is not linked
- *    to the fiber's scope, so cancelling the fiber cannot skip it.
- * A file whose first read is short or whose EOF probe returns data (it
- * changed size while read), or that is not a regular file with a size
- * (/proc files, pipes, directories), is read by a plain loop instead: read
- * until a read returns 0, growing the buffer, then close.
+ *    runs whatever the previous one returned: READ of up to 32 KiB into the
+ *    worker's scratch buffer, READ of one byte (must return 0: EOF is seen,
+ *    no size is trusted), CLOSE. The close is in the chain, so no fd
+ *    outlives its file whatever fails, and it is not linked to the fiber's
+ *    scope, so cancelling the fiber cannot skip it. A file that fit is
+ *    copied out of scratch: done in two round trips, without STATX (which
+ *    always runs on an io-wq thread).
+ * 3. A larger file: OPENAT and STATX (by path) side by side, then the same
+ *    chain with a READ of the statx size into a buffer of that size.
+ * A file whose read is short or whose EOF probe returns data (it changed
+ * size while read), or that is not a regular file with a size (/proc
+ * files, pipes), is read by a plain loop instead: read until a read returns
+ * 0, growing the buffer, then close.
  *
  * Bounds: at most `concurrency` files (default 256) are open at once, and at
  * most 3 SQEs per file are outstanding, so never more than the ring holds;
