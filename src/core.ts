@@ -429,6 +429,12 @@ export class Core implements Scheduler {
     return !full();
   }
 
+  /** Free SQ slots now (the kernel's head re-read): SQEs that can be queued without a submit. */
+  sqSpace(): number {
+    this.#headSeen = Atomics.load(this.#sqHead, 0);
+    return this.#sqEntries - ((this.tail - this.#headSeen) >>> 0);
+  }
+
   /** Submit `op` and return a promise for its result. */
   promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
     this.submit(op, a, b, c);
