@@ -27,7 +27,7 @@ import {
 // ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
 import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
-import { lock as lockMutex, Mutex, Queue, take as takeItem } from './sync.js';
+import { Mutex, Queue, synchronize as syncMutex, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
 // ---- end (issue 4) ----
@@ -1260,24 +1260,20 @@ export class UringMachine {
    * cancelled while waiting for the lock leaves the line without holding it.
    */
   synchronize<T>(mu: Mutex | SharedMutex, fn: () => T | Promise<T>): Promise<T> {
-    let p: Promise<void> | undefined;
     const core = this.#core;
     try {
       validateFunction(fn, 'fn');
-      if (mu instanceof Mutex) p = lockMutex(core, mu);
-      else if (mu instanceof SharedMutex) {
-        p = sharedLock(core, mu);
-        const release = (): void => unlockWord(core, mu.word);
-        if (p === undefined) return runLocked(release, fn);
-        return p.then(() => runLocked(release, fn));
-      } else throw argTypeError('mutex', 'an instance of Mutex or SharedMutex', mu);
+      if (mu instanceof Mutex) return syncMutex(core, mu, fn);
+      if (!(mu instanceof SharedMutex)) throw argTypeError('mutex', 'an instance of Mutex or SharedMutex', mu);
+      const p = sharedLock(core, mu);
+      const release = (): void => unlockWord(core, mu.word);
+      if (p === undefined) return runLocked(release, fn);
+      return p.then(() => runLocked(release, fn));
     } catch (e) {
       return Promise.reject(e);
     }
-    const release = (): void => mu.unlock();
-    if (p === undefined) return runLocked(release, fn);
-    return p.then(() => runLocked(release, fn));
   }
+
 
   /**
    * Append `value` to `queue` (or hand it to its first waiting fiber).

@@ -134,6 +134,19 @@ export function lock(core: Core, mu: Mutex): Promise<void> | undefined {
   return core.park(w, scope);
 }
 
+/**
+ * m.synchronize on a Mutex: one async function for lock, run and unlock.
+ */
+export async function synchronize<T>(core: Core, mu: Mutex, fn: () => T | Promise<T>): Promise<T> {
+  const p = lock(core, mu);
+  if (p !== undefined) await p;
+  try {
+    return await fn();
+  } finally {
+    mu.unlock();
+  }
+}
+
 /** A cancelled waiter leaves the line it was in (w.ctx). */
 function leaveLine(w: ParkWait): void {
   (w.ctx as Deque<Waiter>).remove(w);
