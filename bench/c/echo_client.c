@@ -5,13 +5,16 @@
  * repeat. One thread, epoll (level-triggered, non-blocking sockets); every
  * connection's payload has its own byte pattern per round so that a mixed-up
  * or stale echo is caught. WARMUP round trips per connection run first and are
- * not timed. Prints one JSON line: {"roundTrips","seconds","rps"}.
+ * not timed. Prints one JSON line: {"roundTrips","seconds","rps",...,
+ * "clientCpuSeconds"} (this client's own user+system CPU time in the timed
+ * phase, to show it is not the bottleneck).
  *
  * Env: PORT (required, or the first argument), HOST (127.0.0.1), CONNS (50),
  * ROUNDS (2000), SIZE (64), WARMUP (100).
  */
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 
 #include "net_common.h"
 
@@ -123,10 +126,16 @@ int main(int argc, char **argv) {
     cs[i].fd = fd;
   }
   if (warmup > 0) phase(cs, ep, warmup);
+  struct rusage r0, r1;
+  getrusage(RUSAGE_SELF, &r0);
   double secs = phase(cs, ep, rounds);
+  getrusage(RUSAGE_SELF, &r1);
+  double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+               (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
   long total = conns_n * rounds;
-  printf("{\"roundTrips\":%ld,\"seconds\":%.6f,\"rps\":%.0f,\"conns\":%ld,\"rounds\":%ld,\"size\":%ld}\n", total, secs,
-         total / secs, conns_n, rounds, size);
+  printf("{\"roundTrips\":%ld,\"seconds\":%.6f,\"rps\":%.0f,\"conns\":%ld,\"rounds\":%ld,\"size\":%ld,"
+         "\"clientCpuSeconds\":%.6f}\n",
+         total, secs, total / secs, conns_n, rounds, size, cpu);
   for (long i = 0; i < conns_n; i++) close(cs[i].fd);
   close(ep);
   free(cs);
