@@ -1,0 +1,126 @@
+/**
+ * bench/http: HTTP/1.1 hello world with keep-alive on loopback, every server
+ * driven by the same `wrk -t1 -c<CONNS> -d<DURATION>s` (the Debian package
+ * wrk; installed here with apt-get when missing and running as root).
+ * Servers, each its own child process started in turn:
+ *   - node:http (bench/servers/http-node.ts),
+ *   - a minimal node:net responder (bench/servers/net-http.ts: finds
+ *     "\r\n\r\n", writes a fixed response),
+ *   - uringmachine (examples/http-server.ts, real request-line and header
+ *     parsing, when out/examples/http-server.js is built),
+ *   - C on the project's ring layer (bench/bin/http_server: the minimal
+ *     responder, multishot accept + recv on a provided-buffer ring).
+ * Per server: one warm-up wrk run of WARMUP seconds (not measured), then RUNS
+ * measured runs; reported are the medians of requests/s and of the server's
+ * CPU time (utime + stime from /proc/<pid>/stat) per request. wrk shares the
+ * machine's cores, so CPU per request is the fairer figure.
+ * Env: CONNS (50), DURATION (5 s), WARMUP (2 s), RUNS (3);
+ * BENCH_SMOKE=1: 1 s, no warm-up, 1 run.
+ */
+import { spawnSync } from 'node:child_process';
+
+import {
+  binServer,
+  cpuSeconds,
+  exists,
+  fmt,
+  loadavg,
+  median,
+  nodeServer,
+  runLoad,
+  smoke,
+  startServer,
+  stopServer,
+  table,
+} from '../lib/net.js';
+
+const CONNS = Number(process.env.CONNS ?? 50);
+const DURATION = Number(process.env.DURATION ?? (smoke ? 1 : 5));
+const WARMUP = Number(process.env.WARMUP ?? (smoke ? 0 : 2));
+const RUNS = Number(process.env.RUNS ?? (smoke ? 1 : 3));
+
+const servers = [
+  nodeServer('node:http', 'out/bench/servers/http-node.js'),
+  nodeServer('minimal node:net responder', 'out/bench/servers/net-http.js'),
+  nodeServer('uringmachine (examples/http-server.ts)', 'out/examples/http-server.js'),
+  binServer('C, own ring layer (bench/c/http_server.c)', 'bench/bin/http_server'),
+];
+
+function haveWrk(): boolean {
+  const r = spawnSync('wrk', ['-v'], { stdio: 'ignore' });
+  return !(r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT');
+}
+
+/** wrk from the distribution if it is missing (apt output goes to stderr). */
+function ensureWrk(): void {
+  if (haveWrk()) return;
+  if (process.getuid?.() !== 0) throw new Error('wrk not found: install it (apt-get install wrk)');
+  const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (apt(['install', '-y', 'wrk']).status !== 0) {
+    apt(['update']);
+    apt(['install', '-y', 'wrk']);
+  }
+  if (!haveWrk()) throw new Error('wrk not found and apt-get install wrk failed');
+}
+
+type Wrk = { requests: number; rps: number };
+
+function parseWrk(out: string): Wrk {
+  const total = /(\d+) requests in ([\d.]+)(\w+)/.exec(out);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!total || !rps) throw new Error(`cannot read wrk's output:\n${out}`);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  if (errors && errors.slice(1).some((n) => Number(n) > 0)) throw new Error(`wrk: ${errors[0]}`);
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (bad) throw new Error(`wrk: ${bad[0]}`);
+  return { requests: Number(total[1]), rps: Number(rps[1]) };
+}
+
+type Result = { rps: number; cpuUs: number } | { missing: string };
+
+async function measure(spec: (typeof servers)[number]): Promise<Result> {
+  if (!exists(spec)) {
+    return { missing: spec.file.endsWith('.js') ? '(uringmachine server not built yet)' : '(not built: run bench/c/build.sh)' };
+  }
+  const s = await startServer(spec);
+  try {
+    const wrk = (secs: number) =>
+      runLoad('wrk', ['-t1', `-c${CONNS}`, `-d${secs}s`, `http://127.0.0.1:${s.port}/`], {}, (secs + 30) * 1000);
+    if (WARMUP > 0) parseWrk(await wrk(WARMUP));
+    const rps: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c0 = cpuSeconds(s.proc.pid!);
+      const w = parseWrk(await wrk(DURATION));
+      const c1 = cpuSeconds(s.proc.pid!);
+      rps.push(w.rps);
+      cpu.push(((c1 - c0) / w.requests) * 1e6);
+    }
+    return { rps: median(rps), cpuUs: median(cpu) };
+  } finally {
+    await stopServer(s);
+  }
+}
+
+async function main(): Promise<void> {
+  ensureWrk();
+  const load = loadavg();
+  const results: Result[] = [];
+  for (const spec of servers) results.push(await measure(spec));
+  const base = results[0]!;
+  const baseRps = 'rps' in base ? base.rps : NaN;
+  console.log(
+    `\n### http — wrk -t1 -c${CONNS} -d${DURATION}s, keep-alive hello world (node ${process.version}; median of ${RUNS}; load average ${load} at start)\n`,
+  );
+  const rows = servers.map((spec, i) => {
+    const r = results[i]!;
+    if ('missing' in r) return [spec.name, r.missing, '', ''];
+    return [spec.name, fmt(r.rps), r.cpuUs.toFixed(1), (r.rps / baseRps).toFixed(2)];
+  });
+  console.log(table(['server', 'requests/s', 'µs server CPU per request', 'vs node:http'], rows));
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
