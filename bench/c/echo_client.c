@@ -2,7 +2,14 @@
  * bench/c/echo_client.c: the load generator of bench/scenarios/echo.ts.
  * CONNS connections to HOST:PORT, each doing ROUNDS round trips in lockstep:
  * send SIZE bytes, wait until all SIZE bytes have come back, check them,
- * repeat. One thread, epoll (level-triggered, non-blocking sockets); every
+ * repeat. One thread; CLIENT=uring (the default) drives it with its own
+ * io_uring on the project's ring layer (a send SQE per round, a multishot
+ * recv per connection on a provided-buffer ring), CLIENT=epoll with
+ * level-triggered epoll and non-blocking send/recv. Measured against
+ * echo_server.c (50 x 4,000 x 64 B, three alternating runs on the busy 2-core
+ * machine): ~5.5 µs of client CPU per round trip with io_uring against ~7.2
+ * with epoll, for ~5.5-7 µs of server CPU: the client costs about what the
+ * fastest server does, and less than any Node server. Every
  * connection's payload has its own byte pattern per round so that a mixed-up
  * or stale echo is caught. WARMUP round trips per connection run first and are
  * not timed. Prints one JSON line: {"roundTrips","seconds","rps",...,
@@ -10,7 +17,8 @@
  * phase, to show it is not the bottleneck).
  *
  * Env: PORT (required, or the first argument), HOST (127.0.0.1), CONNS (50),
- * ROUNDS (2000), SIZE (64), WARMUP (100).
+ * ROUNDS (2000), SIZE (64; keep it <= 64 KiB: a round's bytes must fit the
+ * socket buffers), WARMUP (100), CLIENT (uring | epoll).
  */
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -72,16 +80,17 @@ static double phase(struct cconn *cs, int ep, long rounds) {
       if (c->left == 0) {
         die("echo_client: unexpected data", EPROTO);
       }
-      ssize_t r = recv(c->fd, recvbuf + c->got, size - c->got, 0);
+      /* recvbuf is shared by all connections: check the bytes as they come. */
+      ssize_t r = recv(c->fd, recvbuf, size - c->got, 0);
       if (r < 0) {
         if (errno == EAGAIN) continue;
         die("recv", errno);
       }
       if (r == 0) die("echo_client: server closed the connection", ECONNRESET);
+      fill(expect, ci, c->round);
+      if (memcmp(expect + c->got, recvbuf, r) != 0) die("echo_client: echoed bytes differ", EPROTO);
       c->got += (uint32_t)r;
       if (c->got < size) continue;
-      fill(expect, ci, c->round);
-      if (memcmp(expect, recvbuf, size) != 0) die("echo_client: echoed bytes differ", EPROTO);
       c->round++;
       if (--c->left > 0)
         send_round(c, ci);
@@ -91,6 +100,104 @@ static double phase(struct cconn *cs, int ep, long rounds) {
   }
   free(expect);
   return now_sec() - t0;
+}
+
+/* ---- io_uring mode: the same lockstep on the project's ring layer ---------
+ * One send SQE per round (from a per-connection buffer, which must stay put
+ * until the send completes) and one multishot recv per connection on a
+ * provided-buffer ring, armed once for the whole run; all the sends prepared
+ * while handling a batch of completions go to the kernel in one enter. */
+enum { U_SEND = 1, U_RECV = 2 };
+#define UUD(type, ci) (((uint64_t)(type) << 32) | (uint32_t)(ci))
+
+static struct um_ring uring;
+static struct pbuf_ring upb;
+static char *usend; /* conns_n * size bytes */
+static uint32_t *usent;
+
+static void uring_send(struct cconn *c, int ci) {
+  char *b = usend + (size_t)ci * size;
+  fill(b, ci, c->round);
+  c->got = 0;
+  usent[ci] = 0;
+  prep_send(&uring, c->fd, b, (uint32_t)size, UUD(U_SEND, ci));
+}
+
+static double uring_phase(struct cconn *cs, long rounds) {
+  long active = 0;
+  double t0 = now_sec();
+  for (long i = 0; i < conns_n; i++) {
+    cs[i].left = rounds;
+    if (rounds > 0) {
+      uring_send(&cs[i], (int)i);
+      active++;
+    }
+  }
+  int32_t out[4 * 256];
+  while (active > 0) {
+    int ret = um_ring_enter(&uring, 1, 1, 10000);
+    if (ret < 0) die("io_uring_enter", ret);
+    unsigned n = um_ring_copy_cqes(&uring, out, 256);
+    if (n == 0 && um_ring_cq_ready(&uring) == 0) die("echo_client: no reply within 10 s", ETIMEDOUT);
+    for (unsigned k = 0; k < n; k++) {
+      int type = out[4 * k + 1], ci = out[4 * k], res = out[4 * k + 2];
+      uint32_t flags = (uint32_t)out[4 * k + 3];
+      struct cconn *c = &cs[ci];
+      if (type == U_SEND) {
+        if (res < 0) die("send", res);
+        usent[ci] += (uint32_t)res;
+        if (usent[ci] < size) /* short send: the rest */
+          prep_send(&uring, c->fd, usend + (size_t)ci * size + usent[ci], (uint32_t)(size - usent[ci]), UUD(U_SEND, ci));
+        continue;
+      }
+      if (res > 0 && (flags & UM_CQE_F_BUFFER)) {
+        uint16_t bid = (uint16_t)(flags >> UM_CQE_BUFFER_SHIFT);
+        const char *d = pbuf_data(&upb, bid);
+        if (c->left == 0 || c->got + (uint32_t)res > size) die("echo_client: unexpected data", EPROTO);
+        for (int i = 0; i < res; i++)
+          if (d[i] != (char)(ci * 31 + c->round * 7 + c->got + i)) die("echo_client: echoed bytes differ", EPROTO);
+        pbuf_add(&upb, bid);
+        c->got += (uint32_t)res;
+        if (c->got == size) {
+          c->round++;
+          if (--c->left > 0)
+            uring_send(c, ci);
+          else
+            active--;
+        }
+        if (!(flags & UM_CQE_F_MORE)) prep_recv_multishot(&uring, c->fd, upb.bgid, UUD(U_RECV, ci));
+        continue;
+      }
+      if (flags & UM_CQE_F_MORE) continue;
+      if (res == -ENOBUFS) {
+        prep_recv_multishot(&uring, c->fd, upb.bgid, UUD(U_RECV, ci)); /* buffers are back after this batch */
+        continue;
+      }
+      if (res == 0) die("echo_client: server closed the connection", ECONNRESET);
+      die("recv", res);
+    }
+    pbuf_publish(&upb);
+  }
+  return now_sec() - t0;
+}
+
+static void uring_start(struct cconn *cs) {
+  int ret = um_ring_init(&uring, 1024, 0, 0);
+  if (ret < 0) die("um_ring_init", ret);
+  uint32_t nbufs = 64;
+  while (nbufs < 2 * conns_n && nbufs < 32768) nbufs *= 2;
+  ret = pbuf_setup(&uring, &upb, nbufs, 4096, 1);
+  if (ret < 0) die("IORING_REGISTER_PBUF_RING", ret);
+  usend = malloc((size_t)conns_n * size);
+  usent = calloc(conns_n, sizeof(uint32_t));
+  for (long i = 0; i < conns_n; i++) prep_recv_multishot(&uring, cs[i].fd, upb.bgid, UUD(U_RECV, i));
+}
+
+static void uring_stop(void) {
+  um_ring_exit(&uring);
+  pbuf_free(&upb);
+  free(usend);
+  free(usent);
 }
 
 int main(int argc, char **argv) {
@@ -125,17 +232,21 @@ int main(int argc, char **argv) {
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl", errno);
     cs[i].fd = fd;
   }
-  if (warmup > 0) phase(cs, ep, warmup);
+  const char *mode = getenv("CLIENT") && *getenv("CLIENT") ? getenv("CLIENT") : "uring";
+  int use_uring = strcmp(mode, "epoll") != 0;
+  if (use_uring) uring_start(cs);
+  if (warmup > 0) use_uring ? uring_phase(cs, warmup) : phase(cs, ep, warmup);
   struct rusage r0, r1;
   getrusage(RUSAGE_SELF, &r0);
-  double secs = phase(cs, ep, rounds);
+  double secs = use_uring ? uring_phase(cs, rounds) : phase(cs, ep, rounds);
   getrusage(RUSAGE_SELF, &r1);
   double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
                (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
   long total = conns_n * rounds;
   printf("{\"roundTrips\":%ld,\"seconds\":%.6f,\"rps\":%.0f,\"conns\":%ld,\"rounds\":%ld,\"size\":%ld,"
-         "\"clientCpuSeconds\":%.6f}\n",
-         total, secs, total / secs, conns_n, rounds, size, cpu);
+         "\"clientCpuSeconds\":%.6f,\"client\":\"%s\"}\n",
+         total, secs, total / secs, conns_n, rounds, size, cpu, use_uring ? "uring" : "epoll");
+  if (use_uring) uring_stop();
   for (long i = 0; i < conns_n; i++) close(cs[i].fd);
   close(ep);
   free(cs);
