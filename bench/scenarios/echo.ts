@@ -79,7 +79,16 @@ async function main(): Promise<void> {
   if (!existsSync(client)) throw new Error(`${client} missing: run bench/c/build.sh`);
   const load = loadavg();
   const results: Result[] = [];
-  for (const spec of servers) results.push(await measure(spec));
+  for (const spec of servers) {
+    try {
+      results.push(await measure(spec));
+    } catch (e) {
+      // One broken contender must not hide the others' figures.
+      console.error(`${spec.name}:`, e);
+      results.push({ missing: `(failed: ${String((e as Error)?.message ?? e).split('\n')[0]})` });
+      process.exitCode = 1;
+    }
+  }
   const base = results[0]!;
   const baseRps = 'rps' in base ? base.rps : NaN;
   console.log(

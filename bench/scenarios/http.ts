@@ -106,7 +106,16 @@ async function main(): Promise<void> {
   ensureWrk();
   const load = loadavg();
   const results: Result[] = [];
-  for (const spec of servers) results.push(await measure(spec));
+  for (const spec of servers) {
+    try {
+      results.push(await measure(spec));
+    } catch (e) {
+      // One broken contender must not hide the others' figures.
+      console.error(`${spec.name}:`, e);
+      results.push({ missing: `(failed: ${String((e as Error)?.message ?? e).split('\n')[0]})` });
+      process.exitCode = 1;
+    }
+  }
   const base = results[0]!;
   const baseRps = 'rps' in base ? base.rps : NaN;
   console.log(

@@ -16,9 +16,10 @@ export function serve(server: net.Server): void {
   const stop = (): void => process.exit(0);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // Only a pipe from the parent: a terminal or /dev/null on stdin is no
-  // parent to watch.
-  if (fstatSync(0).isFIFO()) {
+  // Only a pipe from the parent (child_process makes it a socketpair): a
+  // terminal or /dev/null on stdin is no parent to watch.
+  const st = fstatSync(0);
+  if (st.isFIFO() || st.isSocket()) {
     process.stdin.on('end', stop);
     process.stdin.on('error', stop);
     process.stdin.resume();
