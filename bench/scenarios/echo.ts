@@ -14,7 +14,9 @@
  * per round trip. The load generator shares the machine's cores, so CPU per
  * round trip is the fairer figure.
  * Env: CONNS (50), ROUNDS (2000), SIZE (64), WARMUP (200), RUNS (3);
- * BENCH_SMOKE=1: 10 x 200, warm-up 20, 1 run.
+ * BENCH_SMOKE=1: 10 x 200, warm-up 20, 1 run; CLIENT (uring | epoll) goes
+ * through to echo_client. A contender that fails shows "(failed: ...)" in its
+ * row, the others still run, and the exit code is 1.
  */
 import { existsSync } from 'node:fs';
 

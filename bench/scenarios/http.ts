@@ -15,7 +15,9 @@
  * CPU time (utime + stime from /proc/<pid>/stat) per request. wrk shares the
  * machine's cores, so CPU per request is the fairer figure.
  * Env: CONNS (50), DURATION (5 s), WARMUP (2 s), RUNS (3);
- * BENCH_SMOKE=1: 1 s, no warm-up, 1 run.
+ * BENCH_SMOKE=1: 1 s, no warm-up, 1 run. A contender that fails (wrk socket
+ * errors or non-2xx responses count as failures) shows "(failed: ...)" in its
+ * row, the others still run, and the exit code is 1.
  */
 import { spawnSync } from 'node:child_process';
 
