@@ -37,6 +37,16 @@ int64_t js_to_i64(napi_env env, napi_value v, int64_t dflt);
 /* One machine's ring as seen by the binding. Freed by the wrapper's
  * finalizer; closed (ring unmapped, poll handle closed) by close(), by the
  * finalizer or by the environment's cleanup hook, whichever comes first. */
+/* Memory the ring hands to JS as an external ArrayBuffer and frees itself:
+ * provided-buffer rings (bgid >= 0) and buffer-pool slabs (bgid < 0). */
+typedef struct js_region {
+  struct js_region *next;
+  void *p;
+  size_t size;
+  int bgid;
+  napi_ref ab_ref; /* weak */
+} js_region;
+
 typedef struct js_ring {
   struct um_ring ring;
   napi_env env;
@@ -53,6 +63,7 @@ typedef struct js_ring {
   napi_ref sqring_ab_ref; /* weak: external ArrayBuffer over the SQ ring header */
   napi_async_context async_ctx;
   uv_poll_t *poll;    /* heap: outlives us until its close callback */
+  js_region *regions; /* buffer rings and pool slabs, freed at close */
 } js_ring;
 
 /* libuv glue (js_loop.c). */

@@ -354,6 +354,77 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
 #ifdef SHUT_RDWR
   put(env, c, "SHUT_RDWR", SHUT_RDWR);
 #endif
+  /* ---- Sockets (issue 3) ---- */
+#ifdef IPPROTO_ICMPV6
+  put(env, c, "IPPROTO_ICMPV6", IPPROTO_ICMPV6);
+#endif
+#ifdef IPV6_V6ONLY
+  put(env, c, "IPV6_V6ONLY", IPV6_V6ONLY);
+#endif
+#ifdef IPV6_UNICAST_HOPS
+  put(env, c, "IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS);
+#endif
+#ifdef IPV6_MULTICAST_HOPS
+  put(env, c, "IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS);
+#endif
+#ifdef IPV6_MULTICAST_LOOP
+  put(env, c, "IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP);
+#endif
+#ifdef IP_TTL
+  put(env, c, "IP_TTL", IP_TTL);
+#endif
+#ifdef IP_TOS
+  put(env, c, "IP_TOS", IP_TOS);
+#endif
+#ifdef IP_MULTICAST_TTL
+  put(env, c, "IP_MULTICAST_TTL", IP_MULTICAST_TTL);
+#endif
+#ifdef IP_MULTICAST_LOOP
+  put(env, c, "IP_MULTICAST_LOOP", IP_MULTICAST_LOOP);
+#endif
+#ifdef IP_FREEBIND
+  put(env, c, "IP_FREEBIND", IP_FREEBIND);
+#endif
+#ifdef IP_TRANSPARENT
+  put(env, c, "IP_TRANSPARENT", IP_TRANSPARENT);
+#endif
+#ifdef SO_RCVBUFFORCE
+  put(env, c, "SO_RCVBUFFORCE", SO_RCVBUFFORCE);
+#endif
+#ifdef SO_SNDBUFFORCE
+  put(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE);
+#endif
+#ifdef SO_PEEK_OFF
+  put(env, c, "SO_PEEK_OFF", SO_PEEK_OFF);
+#endif
+#ifdef SO_MARK
+  put(env, c, "SO_MARK", SO_MARK);
+#endif
+#ifdef SO_PASSCRED
+  put(env, c, "SO_PASSCRED", SO_PASSCRED);
+#endif
+#ifdef SO_DEBUG
+  put(env, c, "SO_DEBUG", SO_DEBUG);
+#endif
+#ifdef SO_DONTROUTE
+  put(env, c, "SO_DONTROUTE", SO_DONTROUTE);
+#endif
+#ifdef MSG_CONFIRM
+  put(env, c, "MSG_CONFIRM", MSG_CONFIRM);
+#endif
+#ifdef MSG_WAITFORONE
+  put(env, c, "MSG_WAITFORONE", MSG_WAITFORONE);
+#endif
+#ifdef MSG_BATCH
+  put(env, c, "MSG_BATCH", MSG_BATCH);
+#endif
+#ifdef MSG_SOCK_DEVMEM
+  put(env, c, "MSG_SOCK_DEVMEM", MSG_SOCK_DEVMEM);
+#endif
+#ifdef SOMAXCONN
+  put(env, c, "SOMAXCONN", SOMAXCONN);
+#endif
+  /* ---- end (issue 3) ---- */
 #ifdef POLLIN
   put(env, c, "POLLIN", POLLIN);
 #endif
@@ -711,6 +782,27 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
   put(env, layout, "sockaddrIn6", sizeof(struct sockaddr_in6));
   put(env, layout, "sockaddrUn", sizeof(struct sockaddr_un));
   put(env, layout, "sockaddrStorage", sizeof(struct sockaddr_storage));
+  /* ---- Sockets (issue 3): the fields src/net-ops.ts encodes and decodes
+   * (sa_family_t is host order, ports and addresses network order), and the
+   * struct msghdr / struct iovec IORING_OP_SENDMSG and RECVMSG read. ---- */
+  put(env, layout, "sockaddr_family", offsetof(struct sockaddr, sa_family));
+  put(env, layout, "sin_port", offsetof(struct sockaddr_in, sin_port));
+  put(env, layout, "sin_addr", offsetof(struct sockaddr_in, sin_addr));
+  put(env, layout, "sin6_port", offsetof(struct sockaddr_in6, sin6_port));
+  put(env, layout, "sin6_flowinfo", offsetof(struct sockaddr_in6, sin6_flowinfo));
+  put(env, layout, "sin6_addr", offsetof(struct sockaddr_in6, sin6_addr));
+  put(env, layout, "sin6_scope_id", offsetof(struct sockaddr_in6, sin6_scope_id));
+  put(env, layout, "sun_path", offsetof(struct sockaddr_un, sun_path));
+  put(env, layout, "msghdrSize", sizeof(struct msghdr));
+  put(env, layout, "msg_name", offsetof(struct msghdr, msg_name));
+  put(env, layout, "msg_namelen", offsetof(struct msghdr, msg_namelen));
+  put(env, layout, "msg_iov", offsetof(struct msghdr, msg_iov));
+  put(env, layout, "msg_iovlen", offsetof(struct msghdr, msg_iovlen));
+  put(env, layout, "msg_control", offsetof(struct msghdr, msg_control));
+  put(env, layout, "msg_controllen", offsetof(struct msghdr, msg_controllen));
+  put(env, layout, "msg_flags", offsetof(struct msghdr, msg_flags));
+  put(env, layout, "iovecSize", sizeof(struct iovec));
+  /* ---- end (issue 3) ---- */
   put(env, layout, "sqe", sizeof(struct um_sqe));
   put(env, layout, "cqe", sizeof(struct um_cqe));
   /* ---- Files and descriptors (issue 5): the siginfo_t IORING_OP_WAITID

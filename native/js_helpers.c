@@ -73,6 +73,19 @@ static napi_value h_set_nonblock(napi_env env, napi_callback_info info) {
   return js_int(env, 0);
 }
 
+/* socketDomain(fd): SO_DOMAIN of a socket (AF_UNIX...), or -errno
+ * (-ENOTSOCK for anything else). The multishot fd ops need it: on Linux
+ * 6.18 a multishot recv/read on an AF_UNIX stream socket can miss the EOF
+ * that arrives while it is working through a backlog (liburing issue
+ * #1549), so those sockets are read with one-shot ops instead. */
+static napi_value h_socket_domain(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  int domain = 0;
+  socklen_t len = sizeof(domain);
+  if (getsockopt(js_to_i32(env, argv[0], -1), SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return js_int(env, -errno);
+  return js_int(env, domain);
+}
+
 /* Plain close(2), for cleanup paths that must not wait on the ring (an fd an
  * op produced after its fiber was cancelled). */
 static napi_value h_close_sync(napi_env env, napi_callback_info info) {
@@ -99,6 +112,68 @@ static napi_value h_address_of(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- Sockets (issue 3): plain-syscall fallbacks ----
+ * bind(2) and listen(2) for kernels without IORING_OP_BIND / IORING_OP_LISTEN
+ * (before 6.11), and getsockopt(2) / setsockopt(2) for what IORING_OP_URING_CMD
+ * cannot do (before 6.7; getsockopt at a level other than SOL_SOCKET). All are
+ * non-blocking by nature. Each returns 0 or -errno. */
+
+/* The bytes of a typed array argument, or NULL. */
+static void *view_bytes(napi_env env, napi_value v, size_t *len) {
+  napi_typedarray_type type;
+  size_t n, off;
+  void *data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &n, &data, &ab, &off) != napi_ok) return NULL;
+  size_t width = type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
+                 : type == napi_int16_array || type == napi_uint16_array                             ? 2
+                 : type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array ? 8
+                                                                                                   : 1;
+  *len = n * width;
+  return data;
+}
+
+/* bindSync(fd, sockaddr: Uint8Array, addrlen) */
+static napi_value h_bind_sync(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  size_t len = 0;
+  void *addr = view_bytes(env, argv[1], &len);
+  int32_t addrlen = js_to_i32(env, argv[2], -1);
+  if (addr == NULL || addrlen < 0 || (size_t)addrlen > len) return js_int(env, -EINVAL);
+  int ret = bind(js_to_i32(env, argv[0], -1), (const struct sockaddr *)addr, (socklen_t)addrlen);
+  return js_int(env, ret < 0 ? -errno : 0);
+}
+
+/* listenSync(fd, backlog) */
+static napi_value h_listen_sync(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 2);
+  int ret = listen(js_to_i32(env, argv[0], -1), js_to_i32(env, argv[1], 0));
+  return js_int(env, ret < 0 ? -errno : 0);
+}
+
+/* getsockoptSync(fd, level, opt, out: Int32Array(1)): an int-valued option into out[0]. */
+static napi_value h_getsockopt_sync(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 4);
+  size_t len = 0;
+  int *out = view_bytes(env, argv[3], &len);
+  if (out == NULL || len < sizeof(int)) return js_int(env, -EINVAL);
+  int v = 0;
+  socklen_t optlen = sizeof v;
+  int ret = getsockopt(js_to_i32(env, argv[0], -1), js_to_i32(env, argv[1], 0), js_to_i32(env, argv[2], 0), &v, &optlen);
+  if (ret < 0) return js_int(env, -errno);
+  *out = v;
+  return js_int(env, 0);
+}
+
+/* setsockoptSync(fd, level, opt, value): an int-valued option. */
+static napi_value h_setsockopt_sync(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 4);
+  int v = js_to_i32(env, argv[3], 0);
+  int ret = setsockopt(js_to_i32(env, argv[0], -1), js_to_i32(env, argv[1], 0), js_to_i32(env, argv[2], 0), &v, sizeof v);
+  return js_int(env, ret < 0 ? -errno : 0);
+}
+/* ---- end (issue 3) ---- */
+
 napi_status js_helpers_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"pipe", NULL, h_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -110,6 +185,11 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"setNonblock", NULL, h_set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, h_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketDomain", NULL, h_socket_domain, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindSync", NULL, h_bind_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenSync", NULL, h_listen_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getsockoptSync", NULL, h_getsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setsockoptSync", NULL, h_setsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

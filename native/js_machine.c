@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "js.h"
@@ -92,7 +93,23 @@ static void ring_close(js_ring *r, int detach) {
     detach_ref(r->env, &r->sqring_ab_ref);
   }
   js_loop_close(r);
+  for (js_region *g = r->regions; g; g = g->next) {
+    if (detach) detach_ref(r->env, &g->ab_ref);
+  }
   um_ring_exit(&r->ring);
+  /* Pool slabs may still be written by ops the drain gave up on (state[0]
+   * is the pending count JS keeps): leak them rather than free memory the
+   * kernel may write. Buffer-ring memory is pinned by the kernel itself. */
+  int leak = r->state && r->state[0] > 0;
+  js_region *g = r->regions;
+  r->regions = NULL;
+  while (g) {
+    js_region *next = g->next;
+    if (!leak || g->bgid >= 0) munmap(g->p, g->size);
+    if (g->ab_ref && detach) napi_delete_reference(r->env, g->ab_ref);
+    free(g);
+    g = next;
+  }
 }
 
 /* The environment is going away (a worker thread terminated, or the process
@@ -133,6 +150,7 @@ static void drain_for_teardown(js_ring *r) {
       }
     }
   }
+  r->state[0] = pending;
 }
 
 static void env_cleanup(void *arg) {
@@ -384,6 +402,94 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* Hand a region to JS as an external ArrayBuffer (no finalizer: the ring
+ * frees it at close, after detaching the buffer). */
+static napi_value region_buffer(napi_env env, js_ring *r, void *p, size_t size, size_t visible, int bgid) {
+  js_region *g = calloc(1, sizeof(*g));
+  if (!g) {
+    munmap(p, size);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  g->p = p;
+  g->size = size;
+  g->bgid = bgid;
+  g->next = r->regions;
+  r->regions = g;
+  napi_value ab;
+  NAPI_CALL(env, napi_create_external_arraybuffer(env, p, visible, NULL, NULL, &ab));
+  NAPI_CALL(env, napi_create_reference(env, ab, 0, &g->ab_ref));
+  return ab;
+}
+
+/* bufRing(bgid, entries, flags): ArrayBuffer over a registered provided-buffer ring. */
+static napi_value ring_buf_ring(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) {
+    throw_errno(env, EBADF, "io_uring_register");
+    return NULL;
+  }
+  int32_t bgid = js_to_i32(env, argv[0], -1);
+  int32_t entries = js_to_i32(env, argv[1], 0);
+  int32_t flags = js_to_i32(env, argv[2], 0);
+  if (bgid < 0 || bgid > 0xffff || entries <= 0) {
+    throw_errno(env, EINVAL, "io_uring_register");
+    return NULL;
+  }
+  void *p;
+  size_t size;
+  int ret = um_pbuf_ring_register(&r->ring, (unsigned)entries, (uint16_t)bgid, (uint16_t)flags, &p, &size);
+  if (ret < 0) {
+    throw_errno(env, -ret, "io_uring_register");
+    return NULL;
+  }
+  return region_buffer(env, r, p, size, (size_t)entries * sizeof(struct um_buf), bgid);
+}
+
+/* bufRingFree(bgid): unregister a buffer ring and release its memory. */
+static napi_value ring_buf_ring_free(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  int32_t bgid = js_to_i32(env, argv[0], -1);
+  if (r->closed || bgid < 0) return js_int(env, -EBADF);
+  int ret = um_pbuf_ring_unregister(&r->ring, (uint16_t)bgid);
+  for (js_region **pg = &r->regions; *pg; pg = &(*pg)->next) {
+    js_region *g = *pg;
+    if (g->bgid != bgid) continue;
+    detach_ref(env, &g->ab_ref);
+    *pg = g->next;
+    munmap(g->p, g->size);
+    free(g);
+    break;
+  }
+  return js_int(env, ret);
+}
+
+/* bufAlloc(size): ArrayBuffer over a fresh anonymous mapping for pool buffers. */
+static napi_value ring_buf_alloc(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) {
+    throw_errno(env, EBADF, "mmap");
+    return NULL;
+  }
+  int64_t size = js_to_i64(env, argv[0], 0);
+  if (size <= 0 || size > ((int64_t)1 << 40)) {
+    throw_errno(env, EINVAL, "mmap");
+    return NULL;
+  }
+  void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw_errno(env, errno, "mmap");
+    return NULL;
+  }
+  return region_buffer(env, r, p, (size_t)size, (size_t)size, -1);
+}
+
 static napi_value ring_close_js(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 0);
   js_ring *r = unwrap(env, self);
@@ -404,6 +510,9 @@ napi_status js_machine_init(napi_env env, napi_value exports) {
       {"probe", NULL, ring_probe, NULL, NULL, NULL, napi_default_method, NULL},
       {"info", NULL, ring_info, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, ring_close_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"bufRing", NULL, ring_buf_ring, NULL, NULL, NULL, napi_default_method, NULL},
+      {"bufRingFree", NULL, ring_buf_ring_free, NULL, NULL, NULL, napi_default_method, NULL},
+      {"bufAlloc", NULL, ring_buf_alloc, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls;
   napi_status st = napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, ring_new, NULL,

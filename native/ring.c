@@ -292,3 +292,34 @@ int um_kernel_version(void) {
   if (sscanf(u.release, "%d.%d", &major, &minor) < 2) return -EINVAL;
   return major * 100 + minor;
 }
+
+int um_pbuf_ring_register(struct um_ring *ring, unsigned entries, uint16_t bgid, uint16_t flags, void **out,
+                          size_t *size) {
+  if (entries == 0 || entries > 32768 || (entries & (entries - 1)) != 0) return -EINVAL;
+  size_t len = (size_t)entries * sizeof(struct um_buf);
+  long page = sysconf(_SC_PAGESIZE);
+  len = (len + (size_t)page - 1) & ~((size_t)page - 1);
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  struct um_buf_reg reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = (uint64_t)(uintptr_t)p;
+  reg.ring_entries = entries;
+  reg.bgid = bgid;
+  reg.flags = flags;
+  int ret = sys_register(ring->fd, UM_REGISTER_PBUF_RING, &reg, 1);
+  if (ret < 0) {
+    munmap(p, len);
+    return ret;
+  }
+  *out = p;
+  *size = len;
+  return 0;
+}
+
+int um_pbuf_ring_unregister(struct um_ring *ring, uint16_t bgid) {
+  struct um_buf_reg reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.bgid = bgid;
+  return sys_register(ring->fd, UM_UNREGISTER_PBUF_RING, &reg, 1);
+}

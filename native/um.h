@@ -70,6 +70,15 @@ unsigned um_ring_copy_cqes(struct um_ring *ring, int32_t *out, unsigned max);
 unsigned um_ring_cq_ready(const struct um_ring *ring);
 int um_ring_needs_enter(const struct um_ring *ring);
 
+/* Provided-buffer rings (ring.c). um_pbuf_ring_register maps page-aligned
+ * memory for `entries` (a power of two) struct um_buf and registers it as
+ * buffer group bgid with flags (UM_PBUF_RING_INC...). Returns 0 and the
+ * mapping in *out / *size, or -errno (nothing left mapped). The kernel pins
+ * the ring's pages, so unmapping after unregistering is always safe. */
+int um_pbuf_ring_register(struct um_ring *ring, unsigned entries, uint16_t bgid, uint16_t flags, void **out,
+                          size_t *size);
+int um_pbuf_ring_unregister(struct um_ring *ring, uint16_t bgid);
+
 /* Opcode probe (ring.c): fills supported[op] = 1 for each supported opcode,
  * for op < n. Returns the number of opcodes known to the kernel or -errno. */
 int um_ring_probe(struct um_ring *ring, uint8_t *supported, unsigned n);

@@ -99,6 +99,30 @@ struct um_getevents_arg {
   uint64_t ts;
 };
 
+/* Provided-buffer rings (io_uring_register(2), IORING_REGISTER_PBUF_RING,
+ * 5.19). The ring is an array of struct io_uring_buf; the tail the
+ * application advances is the 16-bit field at offset 14 of entry 0 (it
+ * overlays that entry's resv). */
+struct um_buf {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t bid;
+  uint16_t resv; /* entry 0: the ring tail */
+};
+_Static_assert(sizeof(struct um_buf) == 16, "io_uring_buf is 16 bytes");
+
+struct um_buf_reg {
+  uint64_t ring_addr;    /* page-aligned ring memory (unless PBUF_RING_MMAP) */
+  uint32_t ring_entries; /* power of two, <= 32768 */
+  uint16_t bgid;
+  uint16_t flags; /* UM_PBUF_RING_* */
+  uint64_t resv[3];
+};
+_Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
+
+#define UM_PBUF_RING_MMAP 1U /* 6.4: the kernel allocates the ring */
+#define UM_PBUF_RING_INC 2U  /* 6.12: buffers consumed incrementally */
+
 /* ---- sqe->flags ---------------------------------------------------------- */
 #define UM_IOSQE_FIXED_FILE (1U << 0)
 #define UM_IOSQE_IO_DRAIN (1U << 1)
@@ -192,6 +216,20 @@ struct um_getevents_arg {
 #define UM_RECV_MULTISHOT (1U << 1) /* in sqe->ioprio */
 #define UM_RECVSEND_BUNDLE (1U << 4)
 #define UM_ACCEPT_MULTISHOT (1U << 0) /* in sqe->ioprio */
+
+/* IORING_OP_URING_CMD on a socket (Linux 6.7, io_uring/cmd_net.c): the
+ * command goes in sqe->cmd_op (the u32 at offset 8, overlaying off), the
+ * option level and name in the two u32 at offset 16 (overlaying addr), the
+ * option length in the u32 at offset 44 (overlaying splice_fd_in) and the
+ * option value pointer in the u64 at offset 48 (overlaying addr3).
+ * GETSOCKOPT completes with the option length; as of 6.18 it only takes
+ * level SOL_SOCKET (other levels: -EOPNOTSUPP), SETSOCKOPT takes any level. */
+#define UM_SOCKET_URING_OP_SIOCINQ 0
+#define UM_SOCKET_URING_OP_SIOCOUTQ 1
+#define UM_SOCKET_URING_OP_GETSOCKOPT 2
+#define UM_SOCKET_URING_OP_SETSOCKOPT 3
+/* IORING_OP_SEND with a destination (sendto, Linux 6.0): the sockaddr
+ * pointer in addr2 (offset 8), its length in the u16 addr_len at offset 44. */
 
 /* ---- opcodes ------------------------------------------------------------- */
 enum um_opcode {

@@ -22,6 +22,7 @@ import { native, type NativeRing } from './native.js';
 import { OPCODES, type OpKind } from './op-kinds.js';
 import { NONE, Op, OpState, type MultishotListener, type Scope } from './op.js';
 import { RunQueue, type Resume } from './runqueue.js';
+import { BufferGroup, type BufferPoolOptions } from './buffer-pool.js';
 
 const F_MORE = 1 << 1;
 const ETIME = 62;
@@ -112,6 +113,10 @@ function opExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void)
   executorOp.reject = reject;
 }
 let executorWait: ParkWait;
+let executorCore: Core;
+function yieldExecutor(resolve: (v: void) => void): void {
+  executorCore.schedule(resolve as (v: unknown) => void, undefined);
+}
 function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
   executorWait.resolve = resolve;
   executorWait.reject = reject;
@@ -121,7 +126,12 @@ export interface CoreOptions {
   entries: number;
   sqpollIdleMs: number;
   maxSwitches: number | 'adaptive';
+  bufferPool?: BufferPoolOptions;
 }
+
+/** Buffer group ids: the main pool, and plain (non-incremental) buffers for bundles. */
+const BGID_POOL = 0;
+const BGID_BUNDLE = 1;
 
 export class Core implements Scheduler {
   readonly ring: NativeRing;
@@ -177,6 +187,30 @@ export class Core implements Scheduler {
 
   onUnhandledFiberError: (error: unknown, fiber: Fiber) => void = defaultUnhandled;
 
+  readonly #poolOptions: BufferPoolOptions;
+  #pool: BufferGroup | null = null;
+  #bundlePool: BufferGroup | null = null;
+
+  /** The machine's buffer pool, created on first use. */
+  get pool(): BufferGroup {
+    if (this.#pool === null) {
+      if (this.closed) throw new MachineClosedError();
+      const kv = native.kernelVersion();
+      const inc = this.#poolOptions.incremental !== false && kv >= 612;
+      this.#pool = new BufferGroup(this.ring, BGID_POOL, this.#poolOptions, inc);
+    }
+    return this.#pool;
+  }
+
+  /** Plain buffers (whole buffer per completion) for bundled recv. */
+  get bundlePool(): BufferGroup {
+    if (this.#bundlePool === null) {
+      if (this.closed) throw new MachineClosedError();
+      this.#bundlePool = new BufferGroup(this.ring, BGID_BUNDLE, this.#poolOptions, false);
+    }
+    return this.#bundlePool;
+  }
+
   readonly #flushTask = (): void => {
     this.#flushScheduled = false;
     this.turn();
@@ -205,6 +239,7 @@ export class Core implements Scheduler {
   };
 
   constructor(opts: CoreOptions) {
+    this.#poolOptions = opts.bufferPool ?? {};
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
     const info = this.ring.info();
     this.size = info.sqEntries;
@@ -526,6 +561,7 @@ export class Core implements Scheduler {
       return;
     }
     const map = op.map;
+    op.cflags = flags;
     const value = map === null ? res : map(res, op);
     this.#release(op);
     resolve(value);
@@ -612,6 +648,13 @@ export class Core implements Scheduler {
     return new Promise(waitExecutor);
   }
 
+  /** A promise resolved from the runqueue (a yield to the fibers queued before). */
+  yieldTurn(): Promise<void> {
+    this.totalWaits++;
+    executorCore = this;
+    return new Promise(yieldExecutor);
+  }
+
   newWait(): ParkWait {
     return new ParkWait(this);
   }
@@ -690,6 +733,8 @@ export class Core implements Scheduler {
       }
     }
     this.closed = true;
+    this.#pool?.close();
+    this.#bundlePool?.close();
     this.ring.close();
     // Parked fibers (yield, join, ...) cannot be resumed by a closed machine;
     // fibers not started yet end at their start, like terminated ones.
@@ -717,6 +762,11 @@ export class Core implements Scheduler {
       opsRunqueue: this.runq.length,
       opsFree: this.#free.length,
       opsTransient: this.transient,
+      bufferPoolBytes: (this.#pool?.bytes ?? 0) + (this.#bundlePool?.bytes ?? 0),
+      bufferPoolBuffers: (this.#pool?.buffers ?? 0) + (this.#bundlePool?.buffers ?? 0),
+      bufferPoolFree: (this.#pool?.free ?? 0) + (this.#bundlePool?.free ?? 0),
+      bufferPoolInUse: (this.#pool?.inUse ?? 0) + (this.#bundlePool?.inUse ?? 0),
+      bufferPoolEnobufs: (this.#pool?.enobufs ?? 0) + (this.#bundlePool?.enobufs ?? 0),
     };
   }
 
@@ -739,6 +789,16 @@ export interface Metrics {
   opsUnsubmitted: number;
   /** Entries waiting in the runqueue. */
   opsRunqueue: number;
+  /** Bytes of buffer-pool memory allocated (provided buffers). */
+  bufferPoolBytes: number;
+  /** Provided buffers allocated. */
+  bufferPoolBuffers: number;
+  /** Provided buffers the kernel may use (in the ring or being filled). */
+  bufferPoolFree: number;
+  /** Provided buffers whose bytes a consumer (a stream) still holds. */
+  bufferPoolInUse: number;
+  /** Times a multishot op ran out of provided buffers (ENOBUFS) and was restarted. */
+  bufferPoolEnobufs: number;
   /** Op records ready for reuse. */
   opsFree: number;
   /** Internal ops (cancels) in flight. */

@@ -22,6 +22,8 @@ export class ParkWait extends Wait {
   onCancel: ((w: ParkWait, error: unknown) => boolean | void) | null = null;
   /** Join bookkeeping: fibers still to finish. */
   count = 0;
+  /** What the wait is parked on, for a shared onCancel (saves a closure per wait). */
+  ctx: unknown = null;
   readonly sched: Scheduler;
 
   constructor(sched: Scheduler) {

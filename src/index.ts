@@ -28,3 +28,11 @@ export type { Debounced } from './debounce.js';
 export type { WaitidResult } from './fs-ops.js';
 export type { ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
+// ---- Buffer pool, multishot fd ops, streams (issue 3) ----
+export { Stream } from './stream.js';
+export { RESPError, RESPProtocolError, RESP_PUSH, respEncode, respEncodeCmd } from './resp.js';
+export type { StreamOptions } from './stream.js';
+export type { BufferPoolOptions } from './buffer-pool.js';
+// ---- Sockets, one-shot (issue 3) ----
+export type { RecvfromResult } from './net-ops.js';
+// ---- end (issue 3) ----

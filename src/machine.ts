@@ -6,7 +6,7 @@
  */
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, type Metrics } from './core.js';
-import { NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
+import { MachineClosedError, NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -33,9 +33,16 @@ import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type
 // ---- end (issue 4) ----
 // ---- Files and descriptors (issue 5): imports ----
 import * as fsOps from './fs-ops.js';
+import * as poolOps from './pool-ops.js';
+import { Stream, validateStreamOptions, type StreamOptions } from './stream.js';
+import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
 // ---- end (issue 5) ----
+// ---- Sockets, one-shot (issue 3): imports ----
+import * as netOps from './net-ops.js';
+import type { RecvfromResult } from './net-ops.js';
+// ---- end (issue 3) ----
 
 export type { Metrics } from './core.js';
 
@@ -47,6 +54,13 @@ export interface UringMachineOptions {
   sqpoll?: boolean | { idleMs: number };
   /** Runqueue resumptions per turn before I/O is processed again (default 64). */
   maxSwitches?: number | 'adaptive';
+  /**
+   * The automatic buffer pool used by recvEach, readEach, streams and
+   * bundles (created on first use): `bufferSize` (default 64 KiB with
+   * incremental consumption on Linux >= 6.12, else 16 KiB),
+   * `initialBuffers` (16), `maxBytes` (64 MiB), `incremental` (true).
+   */
+  bufferPool?: BufferPoolOptions;
 }
 
 /** File status from {@link UringMachine.statx}; times in ms since the epoch. */
@@ -202,6 +216,7 @@ export class UringMachine {
     }
     const maxSwitches = opts.maxSwitches ?? 64;
     if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
+    const bufferPool = validatePoolOptions(opts.bufferPool);
     const kv = native.kernelVersion();
     if (kv > 0 && kv < MIN_KERNEL) {
       const err = new UMError(-38, 'io_uring_setup');
@@ -210,7 +225,7 @@ export class UringMachine {
       throw err;
     }
     try {
-      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches });
+      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches, bufferPool });
     } catch (e) {
       throw setupError(e);
     }
@@ -255,7 +270,9 @@ export class UringMachine {
    * `m.close()`: cancel every pending op, wait (synchronously) for the
    * kernel's final completion of each, release the ring. Pending ops reject
    * with a MachineClosedError. `m.close(fd)`: close a file descriptor
-   * (IORING_OP_CLOSE, io_uring_prep_close(3)).
+   * (IORING_OP_CLOSE, io_uring_prep_close(3)). It is never cancelled and
+   * also runs in a cancelled scope, so a terminated or timed-out fiber can
+   * still close its fds in a `finally` block.
    */
   close(): void;
   close(fd: number): Promise<void>;
@@ -266,8 +283,11 @@ export class UringMachine {
     }
     try {
       validateFd(fd);
-      const scope = this.#core.enterScope();
-      const op = this.#core.acquire(OP_KINDS.close, scope);
+      // Never cancelled, and runs in a cancelled scope too: closing is what
+      // a terminated or timed-out fiber's finally block must still be able
+      // to do (the op cannot block, so there is nothing to interrupt).
+      poolOps.dropLeftovers(this.#core, fd);
+      const op = this.#core.acquire(OP_KINDS.close, undefined);
       const t = this.#core.tmpl;
       t[0] = OPCODES.CLOSE;
       t[1] = fd;
@@ -436,13 +456,13 @@ export class UringMachine {
 
   /** Let other ready fibers and completions run, then continue. */
   snooze(): Promise<void> {
+    // A yield through the runqueue: nothing can cancel it half-way (a
+    // pending cancel is raised here, or at the fiber's next op), so no wait
+    // record is needed, only the resumption.
     const core = this.#core;
     try {
-      const scope = core.enterScope();
-      const w = core.newWait();
-      const p = core.park(w, scope);
-      w.wake(undefined);
-      return p;
+      core.enterScope();
+      return core.yieldTurn();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -826,6 +846,7 @@ export class UringMachine {
   closeAsync(fd: number): void {
     validateFd(fd);
     const core = this.#core;
+    poolOps.dropLeftovers(core, fd);
     const op = core.acquire(OP_KINDS.close, undefined);
     const t = core.tmpl;
     t[0] = OPCODES.CLOSE;
@@ -883,6 +904,88 @@ export class UringMachine {
   }
 
   // ---- Files and descriptors (issue 5) ----
+  /**
+   * A buffered reader over `fd` on the machine's buffer pool (see Stream):
+   * `mode` 'read' (default; any fd) or 'recv' (sockets).
+   */
+  stream(fd: number, opts?: StreamOptions): Stream {
+    validateFd(fd);
+    const o = validateStreamOptions(opts);
+    if (this.#core.closed) throw new MachineClosedError();
+    return new Stream(this.#core, fd, o);
+  }
+
+  // ---- Multishot fd ops and the buffer pool (issue 3; logic in pool-ops.ts) ----
+
+  /**
+   * The bytes arriving on `fd`, chunk by chunk, from a multishot read on the
+   * machine's buffer pool (Linux >= 6.7). Ends at EOF. A file that cannot be
+   * polled (a regular file) is read one pool buffer at a time instead. Each
+   * chunk is the loop body's to keep; `break`, `return`, an exception in the
+   * body and cancellation of the fiber cancel the kernel op first.
+   */
+  readEach(fd: number): AsyncIterableIterator<Buffer> {
+    return poolOps.readEach(this.#core, fd);
+  }
+
+  /**
+   * The bytes arriving on socket `fd` from a multishot recv on the buffer
+   * pool. Restarted transparently when the pool runs dry (ENOBUFS: the pool
+   * grows, up to its limit) or the kernel ends it early: no byte lost or
+   * repeated, order kept. Ends at EOF.
+   */
+  recvEach(fd: number, flags = 0): AsyncIterableIterator<Buffer> {
+    return poolOps.recvEach(this.#core, fd, flags);
+  }
+
+  /** Each connection accepted on listening socket `fd` (one multishot accept; fds are O_CLOEXEC). */
+  acceptEach(fd: number): AsyncIterableIterator<number> {
+    return poolOps.acceptEach(this.#core, fd);
+  }
+
+  /** Push each connection accepted on `fd` into `queue` until cancelled or an error. */
+  acceptIntoQueue(fd: number, queue: Queue<number> | SharedQueue): Promise<void> {
+    try {
+      validateFd(fd);
+      if (!(queue instanceof Queue) && !(queue instanceof SharedQueue)) {
+        throw argTypeError('queue', 'a Queue or SharedQueue', queue);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (queue instanceof SharedQueue) {
+      return poolOps.acceptIntoQueue(this.#core, fd, (c) => this.push(queue, String(c)));
+    }
+    return poolOps.acceptIntoQueue(this.#core, fd, (c) => this.push(queue, c));
+  }
+
+  /** Wait until `fd` has one of the events in `mask` (POLLIN...); resolves revents. */
+  poll(fd: number, mask: number): Promise<number> {
+    return poolOps.poll(this.#core, fd, mask);
+  }
+
+  /** Each revents of a multishot poll on `fd` for `mask`. */
+  pollEach(fd: number, mask: number): AsyncIterableIterator<number> {
+    return poolOps.pollEach(this.#core, fd, mask);
+  }
+
+  /**
+   * One bundled recv (Linux >= 6.10): whatever is available, in one or more
+   * pool buffers, returned as one Buffer per pool buffer, in order. [] at EOF.
+   */
+  recvBundle(fd: number, flags = 0): Promise<Buffer[]> {
+    return poolOps.recvBundle(this.#core, fd, flags);
+  }
+
+  /**
+   * Send every buffer of `bufs`, in order, with bundled sends (Linux >=
+   * 6.10): one kernel op for the whole array, repeated only for what a short
+   * send left. Resolves the total bytes sent. MSG_NOSIGNAL always.
+   */
+  sendBundle(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return poolOps.sendBundle(this.#core, fd, bufs);
+  }
+
   // Filesystem and process ops; the logic lives in fs-ops.ts and
   // read-files.ts. Each rejects (never throws) on bad arguments, before
   // anything is submitted, and with UnsupportedError when the kernel lacks
@@ -1022,6 +1125,126 @@ export class UringMachine {
   }
   // ---- end Files and descriptors (issue 5) ----
 
+  // ---- Sockets (one-shot) (issue 3) ----
+  // The logic lives in net-ops.ts. `host` is an IPv4 or IPv6 literal, or a
+  // unix socket path (a string starting with '/' or '.', or a Buffer; a
+  // leading 0 byte names an abstract socket) with the port omitted. Every
+  // Promise method rejects (never throws) on bad arguments, before anything
+  // is submitted. Sends always add MSG_NOSIGNAL: no SIGPIPE, ever.
+
+  /**
+   * socket(2) (IORING_OP_SOCKET, io_uring_prep_socket(3), Linux >= 5.19).
+   * `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC) is OR'ed into `type`; SOCK_CLOEXEC
+   * is always added. Resolves the new fd.
+   * @example
+   * const fd = await m.socket(constants.AF_INET, constants.SOCK_DGRAM);
+   */
+  socket(domain: number, type: number, protocol = 0, flags = 0): Promise<number> {
+    return netOps.socket(this.#core, domain, type, protocol, flags);
+  }
+
+  /**
+   * bind(2) (IORING_OP_BIND, io_uring_prep_bind(3), Linux >= 6.11; on older
+   * kernels the plain bind(2) syscall, which never blocks).
+   */
+  bind(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
+    return netOps.bind(this.#core, fd, host, port);
+  }
+
+  /** listen(2) (IORING_OP_LISTEN, Linux >= 6.11; on older kernels the plain syscall). */
+  listen(fd: number, backlog = 511): Promise<void> {
+    return netOps.listen(this.#core, fd, backlog);
+  }
+
+  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5). */
+  connect(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
+    return netOps.connect(this.#core, fd, host, port);
+  }
+
+  /**
+   * accept4(2) with SOCK_CLOEXEC (IORING_OP_ACCEPT, io_uring_prep_accept(3));
+   * resolves the connection's fd. A cancelled accept that completes anyway
+   * closes the fd it got.
+   */
+  accept(fd: number): Promise<number> {
+    return netOps.accept(this.#core, fd);
+  }
+
+  /**
+   * send(2) of `data` (bytes, or a string as UTF-8), its first `len` bytes
+   * (default all), flags | MSG_NOSIGNAL (IORING_OP_SEND). Resolves the bytes
+   * sent (may be short on a stream socket; sendv() sends everything).
+   */
+  send(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    return netOps.send(this.#core, fd, data, len, flags);
+  }
+
+  /**
+   * Send all of `bufs` (IORING_OP_SENDMSG with an iovec array, MSG_NOSIGNAL),
+   * resubmitting the rest after a short send. Resolves the total sent.
+   */
+  sendv(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return netOps.sendv(this.#core, fd, bufs);
+  }
+
+  /** sendto(2): one datagram to host:port (IORING_OP_SEND with a destination, Linux >= 6.0; MSG_NOSIGNAL). */
+  sendto(fd: number, data: Uint8Array | string, host: string | Uint8Array, port?: number, flags = 0): Promise<number> {
+    return netOps.sendto(this.#core, fd, data, host, port, flags);
+  }
+
+  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF. */
+  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<number> {
+    return netOps.recv(this.#core, fd, buf, maxlen, flags);
+  }
+
+  /**
+   * recvfrom(2) into `buf` (IORING_OP_RECVMSG): resolves `{ bytes, host,
+   * port }`, the sender's address decoded from the sockaddr the kernel
+   * wrote (host '' and port 0 for an unbound unix peer).
+   */
+  recvfrom(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<RecvfromResult> {
+    return netOps.recvfrom(this.#core, fd, buf, maxlen, flags);
+  }
+
+  /** shutdown(2); how: SHUT_RD, SHUT_WR or SHUT_RDWR (IORING_OP_SHUTDOWN, Linux >= 5.11). */
+  shutdown(fd: number, how: number): Promise<void> {
+    return netOps.shutdown(this.#core, fd, how);
+  }
+
+  /** Fire-and-forget shutdown(2): throws on bad arguments; the result is not reported. */
+  shutdownAsync(fd: number, how: number): void {
+    netOps.shutdownAsync(this.#core, fd, how);
+  }
+
+  /**
+   * getsockopt(2) of an int-valued option (IORING_OP_URING_CMD,
+   * SOCKET_URING_OP_GETSOCKOPT, Linux >= 6.7, at level SOL_SOCKET; other
+   * levels, AF_UNIX sockets and older kernels use the plain syscall).
+   */
+  getsockopt(fd: number, level: number, opt: number): Promise<number> {
+    return netOps.getsockopt(this.#core, fd, level, opt);
+  }
+
+  /**
+   * setsockopt(2) of an int-valued option (a boolean is 1/0)
+   * (IORING_OP_URING_CMD, SOCKET_URING_OP_SETSOCKOPT, Linux >= 6.7; AF_UNIX
+   * sockets and older kernels use the plain syscall).
+   */
+  setsockopt(fd: number, level: number, opt: number, value: number | boolean): Promise<void> {
+    return netOps.setsockopt(this.#core, fd, level, opt, value);
+  }
+
+  /** A listening TCP socket on host:port: socket + SO_REUSEADDR + bind + listen. Resolves its fd. */
+  tcpListen(host: string, port: number, backlog = 511): Promise<number> {
+    return netOps.tcpListen(this.#core, host, port, backlog);
+  }
+
+  /** A TCP connection to host:port: socket + connect. Resolves its fd. */
+  tcpConnect(host: string, port: number): Promise<number> {
+    return netOps.tcpConnect(this.#core, host, port);
+  }
+  // ---- end Sockets (one-shot) (issue 3) ----
+
   /** @internal the engine, for the other modules of this package. */
   get _core(): Core {
     return this.#core;
@@ -1102,7 +1325,30 @@ export class UringMachine {
    * before select settles. A failed fiber / AsyncOp case rejects with its
    * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
    */
-  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult>;
+  /**
+   * The fd form: wait until at least one fd is ready for reading (rfds),
+   * writing (wfds) or has an exceptional condition (efds); resolves the
+   * ready fds of each set. One poll op per fd; the others are cancelled at
+   * the first completion and their completions awaited before it settles.
+   */
+  select(rfds: number[], wfds?: number[], efds?: number[]): Promise<[number[], number[], number[]]>;
+  select(
+    cases: SelectCase[] | number[],
+    opts?: { timeout?: number } | number[],
+    efds?: number[],
+  ): Promise<SelectResult | [number[], number[], number[]]> {
+    if (
+      Array.isArray(opts) ||
+      efds !== undefined ||
+      (Array.isArray(cases) && cases.length > 0 && cases.every((c) => typeof c === 'number'))
+    ) {
+      return poolOps.selectFds(this.#core, cases, opts, efds);
+    }
+    return this.#selectCases(cases as SelectCase[], opts as { timeout?: number } | undefined);
+  }
+
+  #selectCases(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
     const ms = opts?.timeout;
     if (ms === undefined) return selectCases(this.#core, cases);
     try {

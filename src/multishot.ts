@@ -32,10 +32,48 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
   protected abstract start(): Op;
   /** Turn a CQE into an item, or undefined to skip it. Throw to end with an error. */
   protected abstract item(res: number, flags: number): T | undefined;
-  /** The op ended without cancel: true to restart it (e.g. ENOBUFS), false to end. */
-  protected restartOn(res: number): boolean {
+  /**
+   * The op ended without cancel: true to restart it now, false to end, or
+   * 'later' when the subclass will call restartNow() itself (e.g. once the
+   * buffer pool has a buffer again).
+   */
+  protected restartOn(res: number): boolean | 'later' {
     void res;
     return false;
+  }
+  /** An item that will never reach the loop body (cancelled, returned): release it. */
+  protected discard(v: T): void {
+    void v;
+  }
+
+  /**
+   * The final CQE of an op the loop no longer wants (cancelled, returned)
+   * carried a result >= 0: keep what it delivered from being lost (data goes
+   * to discard(), which may stash it for the next reader). `cancelError` is
+   * NONE when the loop ended by itself (break/return).
+   */
+  protected salvage(res: number, flags: number, cancelError: unknown): void {
+    void cancelError;
+    const v = this.finalItem(res, flags);
+    if (v !== undefined) this.discard(v);
+  }
+
+  /** Resume after restartOn() said 'later'. */
+  protected restartNow(): void {
+    if (this.#ended || this.#op !== null) return;
+    try {
+      this.#op = this.start();
+    } catch (e) {
+      this.#error = e;
+      this.#ended = true;
+      this.#wake();
+    }
+  }
+
+  #dropQueue(): void {
+    const q = this.#queue;
+    this.#queue = [];
+    for (const v of q) this.discard(v);
   }
   /** A final CQE with a result >= 0 may carry one last item (e.g. data before EOF). */
   protected finalItem(res: number, flags: number): T | undefined {
@@ -51,7 +89,10 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
   shot(res: number, flags: number): void {
     try {
       const v = this.item(res, flags);
-      if (v !== undefined) this.#push(v);
+      if (v !== undefined) {
+        if (this.#ended) this.discard(v);
+        else this.#push(v);
+      }
     } catch (e) {
       this.#error = e;
       if (this.#op) this.core.cancelOp(this.#op, NONE);
@@ -61,6 +102,13 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
 
   final(res: number, flags: number, cancelError: unknown): void {
     this.#op = null;
+    if (res >= 0 && (cancelError !== NONE || this.#ended || this.#pendingCancel !== NONE)) {
+      try {
+        this.salvage(res, flags, cancelError);
+      } catch {
+        // nothing to salvage
+      }
+    }
     const waiters = this.#finalWaiters;
     this.#finalWaiters = [];
     for (const w of waiters) w();
@@ -68,13 +116,21 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       const e = this.#pendingCancel;
       this.#pendingCancel = NONE;
       this.#ended = true;
+      this.#dropQueue();
       const w = this.#waiter;
       this.#waiter = null;
       w?.fail(e);
       return;
     }
-    if (cancelError !== NONE || this.#ended) {
+    if (cancelError !== NONE && !this.#ended) {
+      // Cancelled from outside the loop (the machine closed): the loop
+      // raises that error after any items already queued.
       this.#ended = true;
+      this.#error = cancelError;
+      this.#wake();
+      return;
+    }
+    if (this.#ended) {
       this.#wake();
       return;
     }
@@ -83,7 +139,9 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
         const v = this.finalItem(res, flags);
         if (v !== undefined) this.#push(v);
       }
-      if (this.restartOn(res)) {
+      const again = this.restartOn(res);
+      if (again === 'later') return;
+      if (again) {
         this.#op = this.start();
         return;
       }
@@ -126,7 +184,7 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       scope = this.core.enterScope();
     } catch (e) {
       this.#ended = true;
-      this.#queue.length = 0;
+      this.#dropQueue();
       if (this.#op !== null) this.core.cancelOp(this.#op, NONE);
       return this.#afterFinal().then(() => Promise.reject(e));
     }
@@ -144,23 +202,34 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
       this.#ended = true;
       return Promise.reject(e);
     }
-    const w = this.core.newWait();
-    w.onCancel = (_w, error) => {
-      // Cancel the kernel op and fail the waiter only at its final CQE, so
-      // the loop exits after the kernel is done with the op's buffers.
-      this.#waiter = null;
-      w.settled = false;
-      if (this.#op !== null) {
-        this.#pendingCancel = error;
-        this.#waiter = w;
-        this.core.cancelOp(this.#op, error);
-        return true;
-      }
-      return false;
-    };
+    // One wait object per iterator, reused for every park: a loop parks
+    // once per item, so this saves two allocations per item.
+    let w = this.#wait;
+    if (w === null) {
+      w = this.#wait = this.core.newWait();
+      w.onCancel = this.#onCancel;
+    }
+    w.settled = false;
     this.#waiter = w;
     return this.core.park(w, scope);
   }
+
+  #wait: ParkWait | null = null;
+  readonly #onCancel = (w: ParkWait, error: unknown): boolean => {
+    // Cancel the kernel op and fail the waiter only at its final CQE, so
+    // the loop exits after the kernel is done with the op's buffers.
+    this.#waiter = null;
+    w.settled = false;
+    if (this.#op !== null) {
+      this.#pendingCancel = error;
+      this.#waiter = w;
+      this.core.cancelOp(this.#op, error);
+      return true;
+    }
+    this.#ended = true; // no op in flight (waiting to restart): fail now
+    this.#dropQueue();
+    return false;
+  };
 
   /** Resolves once no kernel op of this iterator is in flight. */
   #afterFinal(): Promise<void> {
@@ -170,7 +239,7 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
 
   return(): Promise<IteratorResult<T>> {
     this.#ended = true;
-    this.#queue.length = 0;
+    this.#dropQueue();
     const op = this.#op;
     if (op !== null) this.core.cancelOp(op, NONE);
     return this.#afterFinal().then(() => ({ value: undefined, done: true }) as IteratorResult<T>);

@@ -17,6 +17,12 @@ export interface NativeRing {
   probe(): Uint8Array;
   info(): RingInfo;
   close(): void;
+  /** Register a provided-buffer ring (bgid, entries, IOU_PBUF_RING_* flags): its entries. */
+  bufRing(bgid: number, entries: number, flags: number): ArrayBuffer;
+  /** Unregister a buffer ring and free its memory; 0 or -errno. */
+  bufRingFree(bgid: number): number;
+  /** Anonymous memory for pool buffers, freed by the ring at close. */
+  bufAlloc(size: number): ArrayBuffer;
 }
 
 /** The SQE array and SQ ring header, mapped for JS (detached on close). */
@@ -59,7 +65,14 @@ export interface NativeAddon {
   ioNonblock(fd: number): number;
   setNonblock(fd: number, on: boolean): number;
   closeSync(fd: number): number;
+  socketDomain(fd: number): number;
   addressOf(view: ArrayBufferView): number;
+  // ---- Sockets (issue 3): plain-syscall fallbacks, 0 or -errno ----
+  bindSync(fd: number, sockaddr: Uint8Array, addrlen: number): number;
+  listenSync(fd: number, backlog: number): number;
+  getsockoptSync(fd: number, level: number, opt: number, out: Int32Array): number;
+  setsockoptSync(fd: number, level: number, opt: number, value: number): number;
+  // ---- end (issue 3) ----
   constants: Record<string, number>;
   layout: Record<string, number>;
 }

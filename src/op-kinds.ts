@@ -42,6 +42,7 @@ export const OPCODES = {
   FGETXATTR: 43,
   GETXATTR: 44,
   SOCKET: 45,
+  URING_CMD: 46,
   READ_MULTISHOT: 49,
   WAITID: 50,
   FUTEX_WAIT: 51,
@@ -98,6 +99,32 @@ export const OP_KINDS = {
   futexWait: kind(OPCODES.FUTEX_WAIT, 'futex_wait', 607),
   futexWake: kind(OPCODES.FUTEX_WAKE, 'futex_wake', 607),
   // ---- end (issue 5) ----
+  // ---- Buffer-pool and multishot network ops (issue 3) ----
+  recvMultishot: kind(OPCODES.RECV, 'recv', 600, true),
+  readMultishot: kind(OPCODES.READ_MULTISHOT, 'read', 607, true),
+  readSelect: kind(OPCODES.READ, 'read', 519),
+  recvSelect: kind(OPCODES.RECV, 'recv', 519),
+  acceptMultishot: kind(OPCODES.ACCEPT, 'accept', 519, true, true),
+  pollMultishot: kind(OPCODES.POLL_ADD, 'poll', 513, true),
+  pollOnce: kind(OPCODES.POLL_ADD, 'poll', 501),
+  recvBundle: kind(OPCODES.RECV, 'recv', 610),
+  sendBundle: kind(OPCODES.SEND, 'send', 610),
+  // ---- end (issue 3, pool) ----
+  // ---- Sockets, one-shot (issue 3) ----
+  socket: kind(OPCODES.SOCKET, 'socket', 519, false, true),
+  bind: kind(OPCODES.BIND, 'bind', 611),
+  listen: kind(OPCODES.LISTEN, 'listen', 611),
+  connect: kind(OPCODES.CONNECT, 'connect', 505),
+  accept: kind(OPCODES.ACCEPT, 'accept', 505, false, true),
+  send: kind(OPCODES.SEND, 'send', 506),
+  sendto: kind(OPCODES.SEND, 'sendto', 600),
+  sendmsg: kind(OPCODES.SENDMSG, 'sendmsg', 503),
+  recv: kind(OPCODES.RECV, 'recv', 506),
+  recvfrom: kind(OPCODES.RECVMSG, 'recvfrom', 503),
+  shutdown: kind(OPCODES.SHUTDOWN, 'shutdown', 511),
+  getsockopt: kind(OPCODES.URING_CMD, 'getsockopt', 607),
+  setsockopt: kind(OPCODES.URING_CMD, 'setsockopt', 607),
+  // ---- end (issue 3) ----
 } as const satisfies Record<string, OpKind>;
 
 export type OpKindName = keyof typeof OP_KINDS;

@@ -145,6 +145,8 @@ export class Op extends Wait {
   cancelError: unknown = NONE;
   /** Scratch for the op's own use (e.g. the ms a sleep returns). */
   value = 0;
+  /** The final CQE's flags, set just before `map` runs (buffer ids). */
+  cflags = 0;
   /** Incremented each time the record is released: tells its lives apart. */
   gen = 0;
   /** A timespec owned by this record, reused across its lives. */

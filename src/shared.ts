@@ -7,7 +7,7 @@
  * IORING_OP_FUTEX_WAKE (io_uring_prep_futex_wake(3)). Fast paths use Atomics
  * only and submit nothing.
  *
- * Memory layout and protocol: docs/design/shared-sync.md.
+ * Memory layout and protocol: docs/ARCHITECTURE.md, "Synchronisation across threads".
  *
  * Futex flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE. A SharedArrayBuffer can only
  * be shared between threads of one process (worker_threads), which share
@@ -44,11 +44,8 @@ const SPIN_YIELDS = 16;
 
 /** Let the machine's other ready fibers run (like m.snooze()). */
 function snooze(core: Core): Promise<void> {
-  const scope = core.enterScope();
-  const w = core.newWait();
-  const p = core.park(w, scope);
-  w.wake(undefined);
-  return p;
+  core.enterScope();
+  return core.yieldTurn();
 }
 
 // ---- futex ops ---------------------------------------------------------------

@@ -13,6 +13,7 @@
  * functions in place of Ruby fibers.
  */
 import type { Core } from './core.js';
+import type { ParkWait } from './fiber.js';
 
 /** Something an item or the lock can be handed to. @internal */
 export interface Waiter {
@@ -128,10 +129,14 @@ export function lock(core: Core, mu: Mutex): Promise<void> | undefined {
   }
   const w = core.newWait();
   mu.waiters.push(w);
-  w.onCancel = () => {
-    mu.waiters.remove(w);
-  };
+  w.ctx = mu.waiters;
+  w.onCancel = leaveLine;
   return core.park(w, scope);
+}
+
+/** A cancelled waiter leaves the line it was in (w.ctx). */
+function leaveLine(w: ParkWait): void {
+  (w.ctx as Deque<Waiter>).remove(w);
 }
 
 /** Take an item from the front (shift) or the back (pop), parking while empty. @internal */
@@ -141,9 +146,8 @@ export function take<T>(core: Core, q: Queue<T>, back: boolean): Promise<T> {
     if (q.items.length > 0) return Promise.resolve((back ? q.items.pop() : q.items.shift()) as T);
     const w = core.newWait();
     q.waiters.push(w);
-    w.onCancel = () => {
-      q.waiters.remove(w);
-    };
+    w.ctx = q.waiters;
+    w.onCancel = leaveLine;
     return core.park(w, scope);
   } catch (e) {
     return Promise.reject(e);

@@ -72,3 +72,25 @@ export function gc(times = 3): void {
   assert.ok(globalThis.gc, 'run the tests with node --expose-gc');
   for (let i = 0; i < times; i++) globalThis.gc!();
 }
+
+/** A connected TCP pair over loopback: [server side, client side]. */
+export async function tcpPair(m: UringMachine): Promise<[number, number, number]> {
+  const listener = await m.tcpListen('127.0.0.1', 0);
+  const port = await localPort(m, listener);
+  const [a, b] = await Promise.all([m.accept(listener), m.tcpConnect('127.0.0.1', port)]);
+  return [a, b, listener];
+}
+
+/** The port a socket is bound to, from /proc/net/tcp (no getsockname op in the API). */
+export async function localPort(_m: unknown, fd: number): Promise<number> {
+  const { readlinkSync, readFileSync } = await import('node:fs');
+  const inode = /socket:\[(\d+)\]/.exec(readlinkSync(`/proc/self/fd/${fd}`))![1];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[9] === inode) return parseInt(f[1]!.split(':')[1]!, 16);
+    }
+  }
+  throw new Error('socket not found');
+}
+

@@ -166,3 +166,37 @@ test('open() of a FIFO for reading does not wait for a writer (io_uring quirk, d
   await m.close(fd);
   assertNoPendingOps(m);
 });
+
+test('close(fd) still works in the finally block of a terminated or timed-out fiber', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  let closed = false;
+  const f = m.spin(async () => {
+    try {
+      await m.read(r, Buffer.alloc(8));
+    } finally {
+      await m.close(r); // the fiber is terminated: this must not raise Terminate
+      closed = true;
+    }
+  });
+  await m.sleep(1);
+  m.terminate(f);
+  await m.join(f);
+  assert.ok(closed);
+  await assert.rejects(m.read(r, Buffer.alloc(8)), { code: 'EBADF' }, 'r really is closed');
+  const [r2, w2] = UM.pipe();
+  await assert.rejects(
+    m.timeout(5, async () => {
+      try {
+        await m.read(r2, Buffer.alloc(8));
+      } finally {
+        await m.close(r2);
+      }
+    }),
+    TimeoutError,
+  );
+  await assert.rejects(m.read(r2, Buffer.alloc(8)), { code: 'EBADF' });
+  await m.close(w);
+  await m.close(w2);
+  assertNoPendingOps(m);
+});

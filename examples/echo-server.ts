@@ -1,0 +1,74 @@
+// A TCP echo server on uringmachine: one multishot accept, and per
+// connection a fiber with a multishot recv on the buffer pool, echoing every
+// chunk back with send.
+//
+//   node out/examples/echo-server.js            # 127.0.0.1:1234
+//   HOST=::1 PORT=7000 node out/examples/echo-server.js
+//
+// Prints "listening <port>" once it accepts connections (PORT=0 picks a
+// free port). Stops on SIGINT/SIGTERM: the accept loop's fiber and then the
+// connections' fibers are terminated, which cancels their kernel ops.
+import { createServer } from 'node:net';
+
+import { Terminate, UringMachine, UMError } from 'uringmachine';
+
+const host = process.env.HOST ?? '127.0.0.1';
+
+/** A free port, asked of the kernel through node:net (PORT=0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Errors that just mean "the peer went away" or "the server is stopping". */
+function expected(e: unknown): boolean {
+  return (e instanceof UMError && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) || e instanceof Terminate;
+}
+
+async function serve(m: UringMachine, conn: number): Promise<void> {
+  try {
+    for await (const chunk of m.recvEach(conn)) {
+      let off = 0;
+      while (off < chunk.length) off += await m.send(conn, off === 0 ? chunk : chunk.subarray(off));
+    }
+  } catch (e) {
+    if (!expected(e)) console.error(`connection ${conn}:`, e);
+  } finally {
+    // closeAsync: a terminated fiber's later ops raise Terminate again, and
+    // the socket must be closed whatever happened.
+    m.closeAsync(conn);
+  }
+}
+
+async function main(): Promise<void> {
+  const m = new UringMachine();
+  let port = Number(process.env.PORT ?? 1234);
+  if (port === 0) port = await freePort();
+  const listener = await m.tcpListen(host, port, 1024);
+  const acceptor = m.spin(async () => {
+    for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
+  });
+  const stop = () => m.terminate(acceptor);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  console.log(`listening ${port}`);
+  await m.join(acceptor);
+  // Stop the connections still open: each fiber's pending op is cancelled
+  // and its finally block closes its socket.
+  const open = [...m.fibers];
+  for (const f of open) m.terminate(f);
+  await m.join(open);
+  await m.close(listener);
+  m.close();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
