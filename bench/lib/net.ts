@@ -29,12 +29,12 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
 export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** utime + stime of a process (all its threads), in seconds. */
-export function cpuSeconds(pid: number): number {
+/** utime and stime of a process (all its threads), in seconds. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may contain spaces) start at field 3 (state).
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
 }
 
 export type Server = { name: string; proc: ChildProcess; port: number };

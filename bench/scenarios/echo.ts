@@ -11,7 +11,8 @@
  * Per server: one warm-up load (WARMUP round trips per connection, not
  * measured), then RUNS measured loads; reported are the medians of round
  * trips/s and of the server's CPU time (utime + stime from /proc/<pid>/stat)
- * per round trip. The load generator shares the machine's cores, so CPU per
+ * per round trip (and its user-space part: JavaScript, libuv, the addon; the
+ * rest is the kernel's). The load generator shares the machine's cores, so CPU per
  * round trip is the fairer figure.
  * Env: CONNS (50), ROUNDS (2000), SIZE (64), WARMUP (200), RUNS (3);
  * BENCH_SMOKE=1: 10 x 200, warm-up 20, 1 run; CLIENT (uring | epoll) goes
@@ -22,7 +23,7 @@ import { existsSync } from 'node:fs';
 
 import {
   binServer,
-  cpuSeconds,
+  cpuTimes,
   exists,
   fmt,
   loadavg,
@@ -49,7 +50,7 @@ const servers = [
   binServer('C, own ring layer (bench/c/echo_server.c)', 'bench/bin/echo_server'),
 ];
 
-type Result = { rps: number; cpuUs: number; clientUs: number } | { missing: string };
+type Result = { rps: number; cpuUs: number; userUs: number; clientUs: number } | { missing: string };
 
 async function measure(spec: (typeof servers)[number]): Promise<Result> {
   if (!exists(spec)) {
@@ -62,16 +63,18 @@ async function measure(spec: (typeof servers)[number]): Promise<Result> {
     if (WARMUP > 0) await runLoad(client, [], env(WARMUP), limit);
     const rps: number[] = [];
     const cpu: number[] = [];
+    const user: number[] = [];
     const ccpu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const c0 = cpuSeconds(s.proc.pid!);
+      const c0 = cpuTimes(s.proc.pid!);
       const out = JSON.parse(await runLoad(client, [], env(ROUNDS), limit)) as { roundTrips: number; rps: number; clientCpuSeconds: number };
-      const c1 = cpuSeconds(s.proc.pid!);
+      const c1 = cpuTimes(s.proc.pid!);
       rps.push(out.rps);
-      cpu.push(((c1 - c0) / out.roundTrips) * 1e6);
+      cpu.push(((c1.user + c1.system - c0.user - c0.system) / out.roundTrips) * 1e6);
+      user.push(((c1.user - c0.user) / out.roundTrips) * 1e6);
       ccpu.push((out.clientCpuSeconds / out.roundTrips) * 1e6);
     }
-    return { rps: median(rps), cpuUs: median(cpu), clientUs: median(ccpu) };
+    return { rps: median(rps), cpuUs: median(cpu), userUs: median(user), clientUs: median(ccpu) };
   } finally {
     await stopServer(s);
   }
@@ -93,15 +96,25 @@ async function main(): Promise<void> {
   }
   const base = results[0]!;
   const baseRps = 'rps' in base ? base.rps : NaN;
+  const baseCpu = 'rps' in base ? base.cpuUs : NaN;
   console.log(
     `\n### echo — ${CONNS} connections × ${fmt(ROUNDS)} round trips of ${SIZE} B (node ${process.version}; median of ${RUNS}; load average ${load} at start)\n`,
   );
   const rows = servers.map((spec, i) => {
     const r = results[i]!;
-    if ('missing' in r) return [spec.name, r.missing, '', '', ''];
-    return [spec.name, fmt(r.rps), r.cpuUs.toFixed(1), (r.rps / baseRps).toFixed(2), r.clientUs.toFixed(1)];
+    if ('missing' in r) return [spec.name, r.missing, '', '', '', '', ''];
+    return [
+      spec.name,
+      fmt(r.rps),
+      `${(r.rps / baseRps).toFixed(2)}×`,
+      r.cpuUs.toFixed(1),
+      r.userUs.toFixed(1),
+      `${(r.cpuUs / baseCpu).toFixed(2)}×`,
+      r.clientUs.toFixed(1),
+    ];
   });
-  console.log(table(['server', 'round trips/s', 'µs server CPU per round trip', 'vs node:net', 'µs client CPU per round trip'], rows));
+  const head = ['server', 'round trips/s', 'vs node:net', 'server CPU µs/round trip', 'of which user', 'CPU vs node:net', 'client CPU µs/round trip'];
+  console.log(table(head, rows));
 }
 
 main().catch((e: unknown) => {

@@ -12,7 +12,8 @@
  *     responder, multishot accept + recv on a provided-buffer ring).
  * Per server: one warm-up wrk run of WARMUP seconds (not measured), then RUNS
  * measured runs; reported are the medians of requests/s and of the server's
- * CPU time (utime + stime from /proc/<pid>/stat) per request. wrk shares the
+ * CPU time (utime + stime from /proc/<pid>/stat) per request, and its
+ * user-space part. wrk shares the
  * machine's cores, so CPU per request is the fairer figure.
  * Env: CONNS (50), DURATION (5 s), WARMUP (2 s), RUNS (3);
  * BENCH_SMOKE=1: 1 s, no warm-up, 1 run. A contender that fails (wrk socket
@@ -23,7 +24,7 @@ import { spawnSync } from 'node:child_process';
 
 import {
   binServer,
-  cpuSeconds,
+  cpuTimes,
   exists,
   fmt,
   loadavg,
@@ -78,7 +79,7 @@ function parseWrk(out: string): Wrk {
   return { requests: Number(total[1]), rps: Number(rps[1]) };
 }
 
-type Result = { rps: number; cpuUs: number } | { missing: string };
+type Result = { rps: number; cpuUs: number; userUs: number } | { missing: string };
 
 async function measure(spec: (typeof servers)[number]): Promise<Result> {
   if (!exists(spec)) {
@@ -91,14 +92,16 @@ async function measure(spec: (typeof servers)[number]): Promise<Result> {
     if (WARMUP > 0) parseWrk(await wrk(WARMUP));
     const rps: number[] = [];
     const cpu: number[] = [];
+    const user: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const c0 = cpuSeconds(s.proc.pid!);
+      const c0 = cpuTimes(s.proc.pid!);
       const w = parseWrk(await wrk(DURATION));
-      const c1 = cpuSeconds(s.proc.pid!);
+      const c1 = cpuTimes(s.proc.pid!);
       rps.push(w.rps);
-      cpu.push(((c1 - c0) / w.requests) * 1e6);
+      cpu.push(((c1.user + c1.system - c0.user - c0.system) / w.requests) * 1e6);
+      user.push(((c1.user - c0.user) / w.requests) * 1e6);
     }
-    return { rps: median(rps), cpuUs: median(cpu) };
+    return { rps: median(rps), cpuUs: median(cpu), userUs: median(user) };
   } finally {
     await stopServer(s);
   }
@@ -120,15 +123,23 @@ async function main(): Promise<void> {
   }
   const base = results[0]!;
   const baseRps = 'rps' in base ? base.rps : NaN;
+  const baseCpu = 'rps' in base ? base.cpuUs : NaN;
   console.log(
     `\n### http — wrk -t1 -c${CONNS} -d${DURATION}s, keep-alive hello world (node ${process.version}; median of ${RUNS}; load average ${load} at start)\n`,
   );
   const rows = servers.map((spec, i) => {
     const r = results[i]!;
-    if ('missing' in r) return [spec.name, r.missing, '', ''];
-    return [spec.name, fmt(r.rps), r.cpuUs.toFixed(1), (r.rps / baseRps).toFixed(2)];
+    if ('missing' in r) return [spec.name, r.missing, '', '', '', ''];
+    return [
+      spec.name,
+      fmt(r.rps),
+      `${(r.rps / baseRps).toFixed(2)}×`,
+      r.cpuUs.toFixed(1),
+      r.userUs.toFixed(1),
+      `${(r.cpuUs / baseCpu).toFixed(2)}×`,
+    ];
   });
-  console.log(table(['server', 'requests/s', 'µs server CPU per request', 'vs node:http'], rows));
+  console.log(table(['server', 'requests/s', 'vs node:http', 'server CPU µs/request', 'of which user', 'CPU vs node:http'], rows));
 }
 
 main().catch((e: unknown) => {
