@@ -4,7 +4,7 @@
 // and this works the same with any node binary (NODE=/path/to/node24).
 // Usage: node scripts/run-tests.mjs [extra node args...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +16,13 @@ const files = [];
     const p = join(d, name);
     if (statSync(p).isDirectory()) {
       if (name !== 'fixtures') walk(p);
-    } else if (name.endsWith('.test.js')) files.push(p);
+    } else if (name.endsWith('.test.js')) {
+      // Only tests whose source still exists: a renamed or deleted test
+      // leaves its old compiled file behind in out/.
+      const src = join(root, p.slice(join(root, 'out').length + 1)).replace(/\.js$/, '.ts');
+      if (existsSync(src)) files.push(p);
+      else console.error(`skipping ${p}: no ${src} (stale build output)`);
+    }
   }
 })(dir);
 if (files.length === 0) {

@@ -154,6 +154,8 @@ export class Core implements Scheduler {
   tail: number;
   /** The kernel's SQ head as last read: it only moves forward, so a stale value is safe. */
   #headSeen = 0;
+  /** The SQ tail handed to the last native flush. */
+  #flushedTail = -1;
   /** sq_flags, cq_flags, CQ head and tail words of the mapped ring (eventfd switch). */
   readonly #sqFlags: Uint32Array;
   readonly #cqFlags: Uint32Array | null;
@@ -427,6 +429,12 @@ export class Core implements Scheduler {
     return !full();
   }
 
+  /** Free SQ slots now (the kernel's head re-read): SQEs that can be queued without a submit. */
+  sqSpace(): number {
+    this.#headSeen = Atomics.load(this.#sqHead, 0);
+    return this.#sqEntries - ((this.tail - this.#headSeen) >>> 0);
+  }
+
   /** Submit `op` and return a promise for its result. */
   promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
     this.submit(op, a, b, c);
@@ -469,8 +477,13 @@ export class Core implements Scheduler {
 
   /** Submit and reap; settle completed ops. Returns the number of CQEs. */
   reap(): number {
+    // Nothing in flight and nothing new to submit: no CQE can be waiting,
+    // so skip the native call (fibers handing work to each other through
+    // the runqueue turn many times without any I/O).
+    if (this.pending === 0 && this.transient === 0 && this.tail === this.#flushedTail) return 0;
     let total = 0;
     for (;;) {
+      this.#flushedTail = this.tail;
       const n = this.ring.flush(this.tail, false);
       if (n <= 0) break;
       this.#processing = true;

@@ -1107,9 +1107,11 @@ export class UringMachine {
   }
 
   /**
-   * Read whole files, many at once through the ring (openat and statx in
-   * parallel, then read, EOF check and close as one linked chain), at most
-   * `opts.concurrency` (default 256) files open at a time. Without `fn`,
+   * Read whole files, many at once through the ring (openat, then read, EOF
+   * check and close as one hardlinked chain; files over 32 KiB are sized
+   * with statx and read in one go; files whose size lies or changes are read
+   * until EOF), at most `opts.concurrency` (default 256, and at most a third
+   * of the ring's entries) files open at a time. Without `fn`,
    * resolves a Map from path to contents; with `fn`, calls fn(path, data) as
    * each file is read. A failure rejects with a UMError naming `err.path`,
    * after every op in flight finished and every fd opened was closed.

@@ -2,21 +2,22 @@
  * m.readFiles(): read many whole files through the ring, many in flight at
  * once but bounded.
  *
- * Per file, in two round trips:
- * 1. IORING_OP_OPENAT and IORING_OP_STATX (by path) side by side: statx
- *    cannot take the fd openat is about to create (that would need fixed
- *    files), but by path it runs in parallel, so the size is known when the
- *    fd is.
+ * Per file (docs/ARCHITECTURE.md, "readFiles"):
+ * 1. IORING_OP_OPENAT.
  * 2. One chain of three SQEs, joined with IOSQE_IO_HARDLINK so that each
- *    runs whatever the previous one returned: READ of the whole size into a
- *    buffer of that size, READ of one byte at the end offset (must return 0:
- *    EOF is seen, the statx size is not trusted), CLOSE. The close is in the
- *    chain, so no fd outlives its file whatever fails, and it is not linked
- *    to the fiber's scope, so cancelling the fiber cannot skip it.
- * A file whose first read is short or whose EOF probe returns data (it
- * changed size while read), or that is not a regular file with a size
- * (/proc files, pipes, directories), is read by a plain loop instead: read
- * until a read returns 0, growing the buffer, then close.
+ *    runs whatever the previous one returned: READ of up to 32 KiB into the
+ *    worker's scratch buffer, READ of one byte (must return 0: EOF is seen,
+ *    no size is trusted), CLOSE. The close is in the chain, so no fd
+ *    outlives its file whatever fails, and it is not linked to the fiber's
+ *    scope, so cancelling the fiber cannot skip it. A file that fit is
+ *    copied out of scratch: done in two round trips, without STATX (which
+ *    always runs on an io-wq thread).
+ * 3. A larger file: OPENAT and STATX (by path) side by side, then the same
+ *    chain with a READ of the statx size into a buffer of that size.
+ * A file whose read is short or whose EOF probe returns data (it changed
+ * size while read), or that is not a regular file with a size (/proc
+ * files, pipes), is read by a plain loop instead: read until a read returns
+ * 0, growing the buffer, then close.
  *
  * Bounds: at most `concurrency` files (default 256) are open at once, and at
  * most 3 SQEs per file are outstanding, so never more than the ring holds;
@@ -31,7 +32,7 @@
  */
 import type { Core } from './core.js';
 import type { Scope } from './op.js';
-import { UMError } from './errors.js';
+import { MachineClosedError, UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { argTypeError, encodePath, validateFunction, validateInt32 } from './validate.js';
@@ -58,10 +59,55 @@ const SCRATCH = 32 * 1024;
 /** Size of the slabs small files' contents are carved from. */
 const SLAB = 1024 * 1024;
 
-/** A worker's own buffers, reused from file to file (each op on them has completed before reuse). */
-interface Worker {
-  scratch: Buffer;
-  stx: Buffer;
+function ignore(): void {}
+
+/**
+ * A worker's own buffers, reused from file to file (each op on them has
+ * completed before reuse), and the state of its current chain: the
+ * callbacks the chain's ops settle through are made once per worker.
+ */
+class Worker {
+  readonly scratch: Buffer;
+  readonly stx = Buffer.alloc(L.statxSize!);
+  a = 0;
+  b = 0;
+  ea: unknown = NONE;
+  eb: unknown = NONE;
+  ec: unknown = NONE;
+  left = 0;
+  #resolve: () => void = ignore;
+  constructor(scratch: Buffer) {
+    this.scratch = scratch;
+  }
+  readonly arm = (resolve: () => void): void => {
+    this.#resolve = resolve;
+  };
+  #done(): void {
+    if (--this.left === 0) this.#resolve();
+  }
+  readonly okA = (v: unknown): void => {
+    this.a = v as number;
+    this.#done();
+  };
+  readonly failA = (e: unknown): void => {
+    this.ea = e;
+    this.#done();
+  };
+  readonly okB = (v: unknown): void => {
+    this.b = v as number;
+    this.#done();
+  };
+  readonly failB = (e: unknown): void => {
+    this.eb = e;
+    this.#done();
+  };
+  readonly okC = (): void => {
+    this.#done();
+  };
+  readonly failC = (e: unknown): void => {
+    this.ec = e;
+    this.#done();
+  };
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -163,7 +209,7 @@ class Reader {
   #room(n: number): void {
     const core = this.#core;
     for (let i = 0; i < 100; i++) {
-      if (core.size - core.metrics().opsUnsubmitted >= n) return;
+      if (core.sqSpace() >= n) return;
       if (i === 0) core.ring.submit(core.tail);
       else core.reap();
     }
@@ -172,9 +218,12 @@ class Reader {
   /**
    * One hardlinked chain on fd: READ of len bytes into buf, READ of 1 byte
    * (0 means EOF was reached), CLOSE; both reads at the file position. The
-   * fd is closed whatever happens; a close error rejects.
+   * fd is closed whatever happens. One promise for the three ops: their
+   * CQEs settle into the worker's fields (w.a, w.b, w.ea, w.eb, w.ec), the
+   * last one resolves it. Rejects with the close error, else the first
+   * read's, else the probe's, named after the file.
    */
-  async #chain(fd: number, buf: Buffer, len: number, key: string): Promise<[Settled<number>, Settled<number>]> {
+  async #chain(fd: number, buf: Buffer, len: number, key: string, w: Worker): Promise<void> {
     let scope: Scope | undefined;
     try {
       // Checked once for the whole chain: a pending cancel must throw before
@@ -182,41 +231,77 @@ class Reader {
       // link flag would join a stranger's SQE to the chain).
       scope = this.#core.enterScope();
     } catch (e) {
-      await settle(this.#close(fd));
+      await this.#close(fd).catch(ignore);
       throw e;
     }
+    const core = this.#core;
+    if (core.closed) {
+      // The machine was closed after this fd was opened: nothing can be queued.
+      native.closeSync(fd);
+      throw new MachineClosedError();
+    }
     this.#room(3);
-    const pa = settle(this.#read(fd, buf, 0, len, -1, IOSQE_IO_HARDLINK, scope));
-    const pb = settle(this.#read(fd, this.#probe, 0, 1, -1, IOSQE_IO_HARDLINK, scope));
-    const pc = settle(this.#close(fd));
-    const a = await pa;
-    const b = await pb;
-    const c = await pc;
-    if (!c.ok) throw named(c.error, key);
-    return [a, b];
+    const t = core.tmpl;
+    w.ea = w.eb = w.ec = NONE;
+    w.left = 3;
+    const done = new Promise<void>(w.arm);
+    let op = core.acquire(OP_KINDS.read, scope);
+    t[0] = OPCODES.READ | (IOSQE_IO_HARDLINK << 8);
+    t[1] = fd;
+    t[2] = -1; // the file position
+    t[3] = -1;
+    t[6] = len;
+    op.pin0 = buf;
+    op.resolve = w.okA;
+    op.reject = w.failA;
+    core.submit(op, buf);
+    op = core.acquire(OP_KINDS.read, scope);
+    t[0] = OPCODES.READ | (IOSQE_IO_HARDLINK << 8);
+    t[1] = fd;
+    t[2] = -1;
+    t[3] = -1;
+    t[6] = 1;
+    op.pin0 = this.#probe;
+    op.resolve = w.okB;
+    op.reject = w.failB;
+    core.submit(op, this.#probe);
+    // Outside any scope: cancelling the fiber must not skip the close.
+    op = core.acquire(OP_KINDS.close, undefined);
+    t[0] = OPCODES.CLOSE;
+    t[1] = fd;
+    op.resolve = w.okC;
+    op.reject = w.failC;
+    core.submit(op);
+    await done;
+    if (w.ec !== NONE) throw named(w.ec, key);
+    if (w.ea !== NONE) throw named(w.ea, key);
+    if (w.eb !== NONE) throw named(w.eb, key);
   }
 
   /** Read one whole file. Every op it issued has completed when it settles. */
   async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
-    const o = await settle(this.#open(path, this.#core.enterScope()));
-    if (!o.ok) throw named(o.error, key);
+    let fd: number;
+    try {
+      fd = await this.#open(path, this.#core.enterScope());
+    } catch (e) {
+      throw named(e, key);
+    }
     // Speculative first: most files fit the worker's scratch buffer, and then
     // no statx is needed (IORING_OP_STATX always runs on an io-wq thread:
     // measured, it cost two thirds of the time on 4 KiB files).
     const scratch = w.scratch;
-    const [a, b] = await this.#chain(o.value, scratch, scratch.length, key);
-    if (!a.ok) throw named(a.error, key);
-    if (!b.ok) throw named(b.error, key);
-    if (a.value < scratch.length && b.value === 0) {
-      const data = this.#alloc(a.value);
-      scratch.copy(data, 0, 0, a.value);
+    await this.#chain(fd, scratch, scratch.length, key, w);
+    if (w.a < scratch.length && w.b === 0) {
+      const data = this.#alloc(w.a);
+      scratch.copy(data, 0, 0, w.a);
       return data;
     }
-    return this.#sized(path, key, w.stx);
+    return this.#sized(path, key, w);
   }
 
   /** A file larger than the scratch buffer: size it with statx, read it in one go. */
-  async #sized(path: Buffer, key: string, stx: Buffer): Promise<Buffer> {
+  async #sized(path: Buffer, key: string, w: Worker): Promise<Buffer> {
+    const stx = w.stx;
     const scope = this.#core.enterScope();
     const [o, s] = await Promise.all([settle(this.#open(path, scope)), settle(this.#statx(path, stx, scope))]);
     if (!o.ok) throw named(o.error, key);
@@ -229,10 +314,8 @@ class Reader {
     const mode = stx.readUInt16LE(L.statx_mode!);
     if ((mode & S_IFMT) !== S_IFREG || size === 0 || size > MAX_READ) return this.#loop(fd, key, size);
     const buf = Buffer.allocUnsafe(size);
-    const [a, b] = await this.#chain(fd, buf, size, key);
-    if (!a.ok) throw named(a.error, key);
-    if (!b.ok) throw named(b.error, key);
-    if (a.value === size && b.value === 0) return buf;
+    await this.#chain(fd, buf, size, key, w);
+    if (w.a === size && w.b === 0) return buf;
     // It changed size while read: start over with the plain loop.
     const r = await settle(this.#open(path, this.#core.enterScope()));
     if (!r.ok) throw named(r.error, key);
@@ -264,6 +347,9 @@ class Reader {
     return buf.subarray(0, len);
   }
 }
+
+/** The last call's scratch buffer, free for the next one (one at a time: taken at start). */
+let spareScratch: WeakRef<Buffer> | undefined;
 
 /** m.readFiles(paths[, fn][, opts]). */
 export async function readFiles(
@@ -301,12 +387,17 @@ export async function readFiles(
   let failure: unknown = NONE;
 
   const width = Math.max(1, Math.min(concurrency, Math.floor(core.size / 3), n));
-  // One allocation for every worker's scratch buffer.
-  const scratch = Buffer.allocUnsafeSlow(width * SCRATCH);
+  // One allocation for every worker's scratch buffer, reused by the next
+  // call if it comes before a GC (8 MiB of fresh memory per call cost page
+  // faults and GC pressure, measured).
+  let scratch = spareScratch?.deref();
+  spareScratch = undefined;
+  if (scratch === undefined || scratch.length < width * SCRATCH) scratch = Buffer.allocUnsafeSlow(width * SCRATCH);
+  const scratchAll = scratch;
   let started = 0;
   const worker = async (): Promise<void> => {
     const i = started++;
-    const w: Worker = { scratch: scratch.subarray(i * SCRATCH, (i + 1) * SCRATCH), stx: Buffer.alloc(L.statxSize!) };
+    const w = new Worker(scratchAll.subarray(i * SCRATCH, (i + 1) * SCRATCH));
     while (failure === NONE && next < n) {
       const k = next++;
       try {
@@ -321,6 +412,8 @@ export async function readFiles(
   const workers: Promise<void>[] = [];
   for (let w = 0; w < width; w++) workers.push(worker());
   await Promise.all(workers);
+  // Every op on it has completed: the next call may have it.
+  spareScratch = new WeakRef(scratchAll);
   if (failure !== NONE) throw failure;
   if (results === null) return;
   const map = new Map<string, Buffer>();

@@ -1,7 +1,8 @@
 // m.readFiles(): many whole files through the ring, bounded, byte for byte,
 // no fd leaked whatever fails.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -203,5 +204,161 @@ test('readFiles: wrong argument types reject before anything is submitted', asyn
   await assert.rejects(m.readFiles([], { concurrency: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   assert.equal(m.metrics().totalOps, ops);
   assert.deepEqual(await m.readFiles([]), new Map());
+  assertNoPendingOps(m);
+});
+
+test('readFiles: a file larger than one read whose stat size is 0 (/proc/kallsyms: megabytes)', async () => {
+  const m = createMachine();
+  const fds = fdCount();
+  const p = '/proc/kallsyms';
+  if (!existsSync(p)) {
+    m.close();
+    return;
+  }
+  const want = readFileSync(p);
+  const map = await m.readFiles([p, Buffer.from(p)]);
+  // It is read by a loop of reads into a growing buffer: several reads, each
+  // returning what seq_file has; byte for byte the same as readFileSync.
+  assert.ok(want.length > 64 * 1024, `kallsyms is ${want.length} bytes`);
+  assert.ok(map.get(p)!.equals(want));
+  assert.equal(fdCount(), fds);
+  assertNoPendingOps(m);
+});
+
+test('readFiles: files that change size while they are read: each result is what some moment held', async (t) => {
+  const dir = tmpDir(t);
+  const files = [join(dir, 'g0'), join(dir, 'g1'), join(dir, 'g2')];
+  for (const f of files) writeFileSync(f, '');
+  // Byte k of file f is only ever pat(f, k) (never 0): another process
+  // truncates each file and appends the next bytes of its pattern, over and
+  // over. A read racing with that may see a page whose tail the kernel has
+  // zeroed (readFileSync does too), but never another byte: a result must
+  // hold pat(f, k) or 0 at every k, and nothing of another file or of a
+  // reused buffer.
+  const pat = '(f, k) => (((k * 7 + 3 + f * 50 + (k >> 8)) & 255) || 1)';
+  const writer = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
+      const fs = require('node:fs');
+      const pat = ${pat};
+      const files = ${JSON.stringify(files)};
+      const max = 300 * 1024;
+      const patterns = files.map((_, f) => { const b = Buffer.alloc(max); for (let k = 0; k < max; k++) b[k] = pat(f, k); return b; });
+      const fds = files.map((p) => fs.openSync(p, 'r+'));
+      const len = files.map(() => 0);
+      const sizes = [0, 10, 4095, 4096, 4097, 32767, 32768, 32769, 70000, 150000, max];
+      let x = 1;
+      for (;;) {
+        for (let f = 0; f < fds.length; f++) {
+          x = (x * 1103515245 + 12345) >>> 0;
+          const L = sizes[x % sizes.length];
+          if (L < len[f]) fs.ftruncateSync(fds[f], L);
+          else if (L > len[f]) fs.writeSync(fds[f], patterns[f], len[f], L - len[f], len[f]);
+          len[f] = L;
+        }
+      }
+      `,
+    ],
+    { stdio: 'ignore' },
+  );
+  t.after(() => writer.kill('SIGKILL'));
+  const check = eval(pat) as (f: number, k: number) => number;
+  const m = createMachine();
+  const fds = fdCount();
+  const list: string[] = [];
+  for (let i = 0; i < 600; i++) list.push(files[i % files.length]!);
+  let seen = 0;
+  let bad = '';
+  const sizes = new Set<number>();
+  // The writer is running once a file is not empty any more.
+  await until(m, () => files.some((f) => statSync(f).size > 0), 10000, 'the writer started');
+  let rounds = 0;
+  for (; rounds < 5 || (sizes.size < 4 && rounds < 100); rounds++) {
+    await m.readFiles(
+      list,
+      (path, data) => {
+        seen++;
+        sizes.add(data.length);
+        const f = files.indexOf(path);
+        for (let k = 0; k < data.length && bad === ''; k++) {
+          if (data[k] !== 0 && data[k] !== check(f, k)) bad = `${path}: byte ${k} of ${data.length} is ${data[k]}`;
+        }
+        if (data.length > 300 * 1024) bad = `${path}: ${data.length} bytes`;
+      },
+      { concurrency: 8 },
+    );
+  }
+  writer.kill('SIGKILL');
+  assert.equal(bad, '');
+  assert.equal(seen, rounds * list.length);
+  assert.ok(sizes.size >= 4, 'the files did change size');
+  assert.equal(fdCount(), fds);
+  assertNoPendingOps(m);
+});
+
+test('readFiles: never more files open than opts.concurrency, never more ops than the ring holds (sampled)', async (t) => {
+  const dir = tmpDir(t);
+  const paths: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    paths.push(join(dir, `f${i}`));
+    writeFileSync(paths[i]!, content(i, i % 3 === 0 ? 40000 + i : 100 + i));
+  }
+  for (const [entries, concurrency] of [
+    [4096, 3],
+    [8, 100],
+  ] as const) {
+    const m = createMachine({ entries });
+    const size = m.metrics().size;
+    const fds = fdCount();
+    let maxFds = 0;
+    let maxPending = 0;
+    let done = false;
+    let samples = 0;
+    // A fiber that looks between reaps: files the pipeline has open then are
+    // open fds, ops in flight are opsPending.
+    const sampler = m.spin(async () => {
+      while (!done) {
+        maxFds = Math.max(maxFds, fdCount() - fds);
+        maxPending = Math.max(maxPending, m.metrics().opsPending);
+        samples++;
+        await m.snooze();
+      }
+    });
+    const map = await m.readFiles(paths, { concurrency });
+    done = true;
+    await m.join(sampler);
+    for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, i % 3 === 0 ? 40000 + i : 100 + i)));
+    assert.ok(samples > 1);
+    const width = Math.min(concurrency, Math.floor(size / 3));
+    assert.ok(maxFds <= width, `entries ${entries}: ${maxFds} files open at once, bound ${width}`);
+    assert.ok(maxPending <= size, `entries ${entries}: ${maxPending} ops in flight, ring ${size}`);
+    assert.ok(maxPending <= 3 * width, `entries ${entries}: ${maxPending} ops in flight, bound ${3 * width}`);
+    assert.equal(fdCount(), fds);
+    assertNoPendingOps(m);
+  }
+});
+
+test('readFiles: aborted through cancellable() mid-way: rejects with the reason, every fd closed', async () => {
+  const { paths } = bigCorpus();
+  const m = createMachine();
+  const fds = fdCount();
+  const ac = new AbortController();
+  const reason = new Error('stop reading');
+  let calls = 0;
+  await assert.rejects(
+    m.cancellable(ac.signal, () =>
+      m.readFiles(paths, () => {
+        if (++calls === 100) ac.abort(reason);
+      }),
+    ),
+    (e: unknown) => e === reason,
+  );
+  assert.ok(calls >= 100 && calls < paths.length, `${calls} files delivered`);
+  assert.equal(m.metrics().opsPending, 0);
+  assert.equal(fdCount(), fds);
+  // The machine is still usable.
+  assert.equal((await m.readFiles(paths.slice(0, 3))).size, 3);
   assertNoPendingOps(m);
 });

@@ -341,7 +341,7 @@ test('prepTimeout: result, cancel after done is a no-op; cancelled op rejects ev
   assert.equal(c.cancelled, true);
   await assert.rejects(c.await(), { code: 'ECANCELED' });
   // Terminating a waiter withdraws the wait, not the op.
-  const op = m.prepTimeout(5);
+  const op = m.prepTimeout(300); // long enough not to fire before the terminate on a loaded machine
   const w = m.spin(() => op.await());
   await m.sleep(1);
   m.terminate(w);
