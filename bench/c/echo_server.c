@@ -1,188 +1,227 @@
 /*
- * bench/c/echo_server.c: the TCP echo benchmark's reference server on the
- * project's own ring layer (native/ring.c), no JavaScript: one multishot
- * accept, per connection a multishot recv on a provided-buffer ring, and a
- * send of each received buffer straight from the ring's memory; the buffer
- * goes back to the ring when its send completes. The same op pattern as
- * examples/echo-server.ts, minus the copy out of the pool.
+ * bench/c/echo_server.c: TCP echo server on the project's own ring layer, no
+ * JavaScript: the C reference for bench/scenarios/echo.ts. One ring, one
+ * thread: a multishot accept on the listening socket; per connection a
+ * multishot recv taking buffers from a provided-buffer ring registered here
+ * (see net_common.h for the ABI values), and sends straight from those
+ * buffers, one send in flight per connection (later data waits in a FIFO of
+ * buffer ids, so the echo keeps the byte order); a buffer goes back to the
+ * kernel as soon as its bytes are sent.
  *
- * Prints "listening <port>" when ready. Env: PORT (0 = any free port), HOST
- * is always 127.0.0.1. Stops on SIGTERM/SIGINT.
+ * Listens on 127.0.0.1:$PORT (0 or unset: an ephemeral port) and prints
+ * `listening <port>` on stdout when ready. Exits cleanly on SIGTERM/SIGINT
+ * (read through a signalfd on the ring) and when its parent dies.
+ * Env: PORT (0), BUFS (1024 buffers, a power of two), BUF_SIZE (4096).
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 
-#include "um.h"
+#include "net_common.h"
 
-#define BUFS 4096 /* power of two */
-#define BUF_SIZE 4096
-#define BGID 7
+#define MAX_FD 65536
+enum { T_ACCEPT = 1, T_RECV, T_SEND, T_SIGNAL };
+#define UD(type, fd) (((uint64_t)(type) << 32) | (uint32_t)(fd))
 
-enum { T_ACCEPT = 1, T_RECV = 2, T_SEND = 3 };
-#define UD(type, bid, fd) (((uint64_t)(type) << 56) | ((uint64_t)(bid) << 32) | (uint32_t)(fd))
+struct conn {
+  int open;
+  int recv_done; /* the multishot recv has ended (EOF or error) */
+  int sending;   /* a send is in flight for the head of the queue */
+  int broken;    /* a send failed: drop what comes */
+  int starved;   /* the recv ended with ENOBUFS: re-arm when buffers return */
+  int32_t qhead, qtail; /* FIFO of buffer ids to send, linked by next_bid */
+  uint32_t sent; /* bytes of the head buffer already sent */
+};
 
 static struct um_ring ring;
-static struct um_buf *br; /* the buffer ring */
-static unsigned br_tail;
-static char *bufs;
-static uint32_t sent_off[BUFS];
-static uint32_t buf_len[BUFS];
-static volatile sig_atomic_t stop;
+static struct pbuf_ring pb;
+static struct conn *conns;
+static int32_t *next_bid;
+static uint32_t *blen;
+static int *starved;
+static int nstarved;
+static long nconns;
 
-static void on_signal(int s) {
-  (void)s;
-  stop = 1;
+static void send_head(int fd) {
+  struct conn *c = &conns[fd];
+  int32_t bid = c->qhead;
+  c->sending = 1;
+  prep_send(&ring, fd, pbuf_data(&pb, (uint16_t)bid) + c->sent, blen[bid] - c->sent, UD(T_SEND, fd));
 }
 
-static struct um_sqe *sqe(void) {
-  struct um_sqe *s = um_ring_get_sqe(&ring);
-  if (!s) {
-    um_ring_submit(&ring);
-    s = um_ring_get_sqe(&ring);
+static void maybe_close(int fd) {
+  struct conn *c = &conns[fd];
+  if (c->open && c->recv_done && !c->sending) {
+    while (c->qhead >= 0) {
+      int32_t b = c->qhead;
+      c->qhead = next_bid[b];
+      pbuf_add(&pb, (uint16_t)b);
+    }
+    close(fd);
+    memset(c, 0, sizeof(*c));
+    c->qhead = c->qtail = -1;
+    nconns--;
   }
-  if (!s) {
-    fprintf(stderr, "echo_server: no SQE\n");
-    exit(1);
+}
+
+static void on_recv(int fd, int res, uint32_t flags) {
+  struct conn *c = &conns[fd];
+  if (res > 0 && (flags & UM_CQE_F_BUFFER)) {
+    int32_t bid = (int32_t)(flags >> UM_CQE_BUFFER_SHIFT);
+    if (c->broken) {
+      pbuf_add(&pb, (uint16_t)bid);
+    } else {
+      blen[bid] = (uint32_t)res;
+      next_bid[bid] = -1;
+      if (c->qtail >= 0)
+        next_bid[c->qtail] = bid;
+      else
+        c->qhead = bid;
+      c->qtail = bid;
+      if (!c->sending) {
+        c->sent = 0;
+        send_head(fd);
+      }
+    }
+    if (!(flags & UM_CQE_F_MORE)) prep_recv_multishot(&ring, fd, pb.bgid, UD(T_RECV, fd));
+    return;
   }
-  return s;
+  if (flags & UM_CQE_F_MORE) return; /* not expected: nothing to do */
+  if (res == -ENOBUFS) {
+    c->starved = 1;
+    starved[nstarved++] = fd;
+    return;
+  }
+  c->recv_done = 1;
+  maybe_close(fd);
 }
 
-static void recycle(unsigned bid) {
-  struct um_buf *b = &br[br_tail & (BUFS - 1)];
-  b->addr = (uint64_t)(uintptr_t)(bufs + (size_t)bid * BUF_SIZE);
-  b->len = BUF_SIZE;
-  b->bid = (uint16_t)bid;
-  br_tail++;
-  __atomic_store_n(&br[0].resv, (uint16_t)br_tail, __ATOMIC_RELEASE);
-}
-
-static void arm_recv(int fd) {
-  struct um_sqe *s = sqe();
-  s->opcode = UM_OP_RECV;
-  s->fd = fd;
-  s->flags = UM_IOSQE_BUFFER_SELECT;
-  s->ioprio = UM_RECV_MULTISHOT;
-  s->buf_index = BGID;
-  s->user_data = UD(T_RECV, 0, fd);
-}
-
-static void arm_accept(int lfd) {
-  struct um_sqe *s = sqe();
-  s->opcode = UM_OP_ACCEPT;
-  s->fd = lfd;
-  s->ioprio = UM_ACCEPT_MULTISHOT;
-  s->op_flags = SOCK_CLOEXEC;
-  s->user_data = UD(T_ACCEPT, 0, lfd);
-}
-
-static void send_buf(int fd, unsigned bid) {
-  struct um_sqe *s = sqe();
-  s->opcode = UM_OP_SEND;
-  s->fd = fd;
-  s->addr = (uint64_t)(uintptr_t)(bufs + (size_t)bid * BUF_SIZE + sent_off[bid]);
-  s->len = buf_len[bid] - sent_off[bid];
-  s->op_flags = MSG_NOSIGNAL;
-  s->user_data = UD(T_SEND, bid, fd);
+static void on_send(int fd, int res) {
+  struct conn *c = &conns[fd];
+  c->sending = 0;
+  if (res < 0) {
+    c->broken = 1;
+    while (c->qhead >= 0) {
+      int32_t b = c->qhead;
+      c->qhead = next_bid[b];
+      pbuf_add(&pb, (uint16_t)b);
+    }
+    c->qtail = -1;
+    maybe_close(fd);
+    return;
+  }
+  int32_t bid = c->qhead;
+  c->sent += (uint32_t)res;
+  if (c->sent < blen[bid]) {
+    send_head(fd); /* short send: the rest of the same buffer */
+    return;
+  }
+  c->qhead = next_bid[bid];
+  if (c->qhead < 0) c->qtail = -1;
+  pbuf_add(&pb, (uint16_t)bid);
+  c->sent = 0;
+  if (c->qhead >= 0)
+    send_head(fd);
+  else
+    maybe_close(fd);
 }
 
 int main(void) {
-  const char *ps = getenv("PORT");
-  int port = ps && *ps ? atoi(ps) : 0;
-  signal(SIGTERM, on_signal);
-  signal(SIGINT, on_signal);
-  int ret = um_ring_init(&ring, 4096, 0, 0);
-  if (ret < 0) {
-    fprintf(stderr, "echo_server: um_ring_init: %s\n", strerror(-ret));
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  long port = env_long("PORT", 0), nbufs = env_long("BUFS", 1024), bsize = env_long("BUF_SIZE", 4096);
+  if (nbufs < 1 || nbufs > 32768 || (nbufs & (nbufs - 1)) || bsize < 1) {
+    fprintf(stderr, "BUFS must be a power of two <= 32768, BUF_SIZE >= 1\n");
     return 1;
   }
-  void *ringmem;
-  size_t ringsize;
-  ret = um_pbuf_ring_register(&ring, BUFS, BGID, 0, &ringmem, &ringsize);
-  if (ret < 0) {
-    fprintf(stderr, "echo_server: buffer ring: %s\n", strerror(-ret));
-    return 1;
-  }
-  br = ringmem;
-  bufs = malloc((size_t)BUFS * BUF_SIZE);
-  if (!bufs) return 1;
-  for (unsigned i = 0; i < BUFS; i++) recycle(i);
+  int ret = um_ring_init(&ring, 1024, 0, 0);
+  if (ret < 0) die("um_ring_init", ret);
+  ret = pbuf_setup(&ring, &pb, (uint32_t)nbufs, (uint32_t)bsize, 1);
+  if (ret < 0) die("IORING_REGISTER_PBUF_RING", ret);
+  conns = calloc(MAX_FD, sizeof(*conns));
+  starved = calloc(MAX_FD, sizeof(int));
+  next_bid = calloc(nbufs, sizeof(int32_t));
+  blen = calloc(nbufs, sizeof(uint32_t));
+  for (int i = 0; i < MAX_FD; i++) conns[i].qhead = conns[i].qtail = -1;
 
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 1024) < 0) {
-    perror("echo_server: bind/listen");
-    return 1;
-  }
-  socklen_t al = sizeof(a);
-  getsockname(lfd, (struct sockaddr *)&a, &al);
-  printf("listening %d\n", ntohs(a.sin_port));
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) die("signalfd", errno);
+  struct signalfd_siginfo si;
+  struct um_sqe *s = get_sqe(&ring);
+  um_prep_rw(s, UM_OP_READ, sfd, &si, sizeof(si), (uint64_t)-1);
+  s->user_data = UD(T_SIGNAL, sfd);
+
+  int bound;
+  int lfd = listen_loopback((int)port, &bound);
+  prep_accept_multishot(&ring, lfd, UD(T_ACCEPT, lfd));
+  ret = um_ring_submit(&ring);
+  if (ret < 0) die("submit", ret);
+  printf("listening %d\n", bound);
   fflush(stdout);
-  arm_accept(lfd);
 
-  int32_t cq[4 * 1024];
+  int32_t out[4 * 256];
+  int stop = 0;
   while (!stop) {
-    ret = um_ring_enter(&ring, 1, 1, 200);
-    if (ret < 0 && ret != -ETIME && ret != -EINTR) {
-      fprintf(stderr, "echo_server: io_uring_enter: %s\n", strerror(-ret));
-      break;
-    }
+    ret = um_ring_enter(&ring, 1, 1, -1);
+    if (ret < 0) die("io_uring_enter", ret);
     unsigned n;
-    while ((n = um_ring_copy_cqes(&ring, cq, 1024)) > 0) {
+    while ((n = um_ring_copy_cqes(&ring, out, 256)) > 0) {
       for (unsigned i = 0; i < n; i++) {
-        const int32_t *c = cq + 4 * i;
-        uint64_t ud = (uint32_t)c[0] | ((uint64_t)(uint32_t)c[1] << 32);
-        int type = (int)(ud >> 56);
-        unsigned bid = (unsigned)((ud >> 32) & 0xffffff);
-        int fd = (int)(uint32_t)ud;
-        int res = c[2];
-        uint32_t flags = (uint32_t)c[3];
-        if (type == T_ACCEPT) {
-          if (res >= 0) {
-            setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            arm_recv(res);
-          }
-          if (!(flags & UM_CQE_F_MORE)) arm_accept(lfd);
-        } else if (type == T_RECV) {
-          if (res > 0 && (flags & UM_CQE_F_BUFFER)) {
-            unsigned b = flags >> UM_CQE_BUFFER_SHIFT;
-            buf_len[b] = (uint32_t)res;
-            sent_off[b] = 0;
-            send_buf(fd, b);
-          }
-          if (!(flags & UM_CQE_F_MORE)) {
-            if (res > 0 || res == -ENOBUFS) arm_recv(fd);
-            else close(fd);
-          }
-        } else if (type == T_SEND) {
-          if (res > 0 && sent_off[bid] + (uint32_t)res < buf_len[bid]) {
-            sent_off[bid] += (uint32_t)res;
-            send_buf(fd, bid);
-          } else {
-            recycle(bid);
-          }
+        int type = out[4 * i + 1], fd = out[4 * i], res = out[4 * i + 2];
+        uint32_t flags = (uint32_t)out[4 * i + 3];
+        switch (type) {
+          case T_ACCEPT:
+            if (res >= 0) {
+              if (res >= MAX_FD) {
+                close(res);
+              } else {
+                int one = 1;
+                setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                conns[res].open = 1;
+                nconns++;
+                prep_recv_multishot(&ring, res, pb.bgid, UD(T_RECV, res));
+              }
+            }
+            if (!(flags & UM_CQE_F_MORE)) prep_accept_multishot(&ring, lfd, UD(T_ACCEPT, lfd));
+            break;
+          case T_RECV:
+            on_recv(fd, res, flags);
+            break;
+          case T_SEND:
+            on_send(fd, res);
+            break;
+          case T_SIGNAL:
+            stop = 1;
+            break;
         }
       }
     }
+    pbuf_publish(&pb);
+    if (nstarved) {
+      for (int i = 0; i < nstarved; i++) {
+        int fd = starved[i];
+        if (conns[fd].starved) {
+          conns[fd].starved = 0;
+          prep_recv_multishot(&ring, fd, pb.bgid, UD(T_RECV, fd));
+        }
+      }
+      nstarved = 0;
+    }
   }
+  /* Exit: closing the ring cancels what is in flight; then the buffers. */
   um_ring_exit(&ring);
-  munmap(ringmem, ringsize);
+  for (int fd = 0; fd < MAX_FD; fd++)
+    if (conns[fd].open) close(fd);
   close(lfd);
-  free(bufs);
+  close(sfd);
+  pbuf_free(&pb);
+  free(conns);
+  free(starved);
+  free(next_bid);
+  free(blen);
   return 0;
 }

@@ -1,102 +1,123 @@
 /**
- * bench/echo: TCP echo, CONNS connections × ROUNDS lockstep round trips of
- * SIZE bytes over loopback, driven by the C load client bench/bin/echo_client
- * (a Node client saturates at about 125 k round trips/s whatever the server).
- * Servers, each a separate process, each run RUNS times (median by rate):
- *   uringmachine: examples/echo-server.ts (acceptEach + recvEach + send)
- *   node:net:     bench/servers/net-echo.ts
- *   C:            bench/bin/echo_server (the project's own ring layer)
- * Reported: round trips/s, and the server's CPU time per round trip (user +
- * system, all threads, from /proc): the load client shares the machine's
- * cores, so CPU per op is the fairer figure.
- * Env: CONNS (50), ROUNDS (2000), SIZE (64), RUNS (3), BENCH_SMOKE=1 (tiny).
+ * bench/echo: TCP echo on loopback, every server driven by the same C load
+ * generator (bench/bin/echo_client: CONNS connections x ROUNDS round trips of
+ * SIZE bytes, each connection in lockstep, bytes checked). Servers, each its
+ * own child process started in turn:
+ *   - node:net (bench/servers/net-echo.ts),
+ *   - uringmachine (examples/echo-server.ts, when out/examples/echo-server.js
+ *     is built),
+ *   - C on the project's ring layer (bench/bin/echo_server: multishot accept,
+ *     multishot recv on a provided-buffer ring, send).
+ * Per server: one warm-up load (WARMUP round trips per connection, not
+ * measured), then RUNS measured loads; reported are the medians of round
+ * trips/s and of the server's CPU time (utime + stime from /proc/<pid>/stat)
+ * per round trip (and its user-space part: JavaScript, libuv, the addon; the
+ * rest is the kernel's). The load generator shares the machine's cores, so CPU per
+ * round trip is the fairer figure.
+ * Env: CONNS (50), ROUNDS (2000), SIZE (64), WARMUP (200), RUNS (3);
+ * BENCH_SMOKE=1: 10 x 200, warm-up 20, 1 run; CLIENT (uring | epoll) goes
+ * through to echo_client. A contender that fails shows "(failed: ...)" in its
+ * row, the others still run, and the exit code is 1.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 
-import { cpuTimes, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
+import {
+  binServer,
+  cpuTimes,
+  exists,
+  fmt,
+  loadavg,
+  median,
+  nodeServer,
+  root,
+  runLoad,
+  smoke,
+  startServer,
+  stopServer,
+  table,
+} from '../lib/net.js';
 
-const smoke = process.env.BENCH_SMOKE === '1';
-const CONNS = Number(process.env.CONNS ?? 50);
-const ROUNDS = Number(process.env.ROUNDS ?? (smoke ? 100 : 2000));
+const CONNS = Number(process.env.CONNS ?? (smoke ? 10 : 50));
+const ROUNDS = Number(process.env.ROUNDS ?? (smoke ? 200 : 2000));
 const SIZE = Number(process.env.SIZE ?? 64);
+const WARMUP = Number(process.env.WARMUP ?? (smoke ? 20 : 200));
 const RUNS = Number(process.env.RUNS ?? (smoke ? 1 : 3));
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const out = fileURLToPath(new URL('../../', import.meta.url));
 const client = `${root}bench/bin/echo_client`;
-
-interface Contender {
-  name: string;
-  cmd: string;
-  args: string[];
-}
-const contenders: Contender[] = [
-  { name: 'uringmachine (examples/echo-server)', cmd: process.execPath, args: [`${out}examples/echo-server.js`] },
-  { name: 'node:net', cmd: process.execPath, args: [`${out}bench/servers/net-echo.js`] },
-  { name: 'C on the ring layer', cmd: `${root}bench/bin/echo_server`, args: [] },
+const servers = [
+  nodeServer('node:net', 'out/bench/servers/net-echo.js'),
+  nodeServer('uringmachine (examples/echo-server.ts)', 'out/examples/echo-server.js'),
+  binServer('C, own ring layer (bench/c/echo_server.c)', 'bench/bin/echo_server'),
 ];
 
-interface Result {
-  rps: number;
-  cpuUs: number;
-  /** Of which in user space (JavaScript, libuv, the addon); the rest is the kernel's. */
-  userUs: number;
-}
+type Result = { rps: number; cpuUs: number; userUs: number; clientUs: number } | { missing: string };
 
-async function once(c: Contender, servers: Server[]): Promise<Result> {
-  const s = await startServer(c.name, c.cmd, c.args);
-  servers.push(s);
+async function measure(spec: (typeof servers)[number]): Promise<Result> {
+  if (!exists(spec)) {
+    return { missing: spec.file.endsWith('.js') ? '(uringmachine server not built yet)' : '(not built: run bench/c/build.sh)' };
+  }
+  const s = await startServer(spec);
   try {
-    const env = { ...process.env, PORT: String(s.port), CONNS: String(CONNS), SIZE: String(SIZE) };
-    execFileSync(client, { env: { ...env, ROUNDS: String(Math.max(10, ROUNDS / 10)), WARMUP: '0' } }); // warm-up (JIT)
-    const c0 = cpuTimes(s.child.pid!);
-    const r = JSON.parse(execFileSync(client, { env: { ...env, ROUNDS: String(ROUNDS), WARMUP: '0' } }).toString()) as {
-      roundTrips: number;
-      rps: number;
-    };
-    const c1 = cpuTimes(s.child.pid!);
-    const cpu = c1.user + c1.system - c0.user - c0.system;
-    return { rps: r.rps, cpuUs: (cpu * 1e6) / r.roundTrips, userUs: ((c1.user - c0.user) * 1e6) / r.roundTrips };
+    const env = (rounds: number) => ({ PORT: String(s.port), CONNS: String(CONNS), ROUNDS: String(rounds), SIZE: String(SIZE), WARMUP: '0' });
+    const limit = 120_000;
+    if (WARMUP > 0) await runLoad(client, [], env(WARMUP), limit);
+    const rps: number[] = [];
+    const cpu: number[] = [];
+    const user: number[] = [];
+    const ccpu: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c0 = cpuTimes(s.proc.pid!);
+      const out = JSON.parse(await runLoad(client, [], env(ROUNDS), limit)) as { roundTrips: number; rps: number; clientCpuSeconds: number };
+      const c1 = cpuTimes(s.proc.pid!);
+      rps.push(out.rps);
+      cpu.push(((c1.user + c1.system - c0.user - c0.system) / out.roundTrips) * 1e6);
+      user.push(((c1.user - c0.user) / out.roundTrips) * 1e6);
+      ccpu.push((out.clientCpuSeconds / out.roundTrips) * 1e6);
+    }
+    return { rps: median(rps), cpuUs: median(cpu), userUs: median(user), clientUs: median(ccpu) };
   } finally {
     await stopServer(s);
   }
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(client)) {
-    console.log('## echo\n\nbench/bin/echo_client missing (bench/c/build.sh failed?): skipped');
-    return;
-  }
-  const servers: Server[] = [];
-  killOnExit(servers);
-  const rows: { name: string; r: Result | null; note?: string }[] = [];
-  for (const c of contenders) {
-    if (!existsSync(c.args[0] ?? c.cmd)) {
-      rows.push({ name: c.name, r: null, note: 'not built' });
-      continue;
+  if (!existsSync(client)) throw new Error(`${client} missing: run bench/c/build.sh`);
+  const load = loadavg();
+  const results: Result[] = [];
+  for (const spec of servers) {
+    try {
+      results.push(await measure(spec));
+    } catch (e) {
+      // One broken contender must not hide the others' figures.
+      console.error(`${spec.name}:`, e);
+      results.push({ missing: `(failed: ${String((e as Error)?.message ?? e).split('\n')[0]})` });
+      process.exitCode = 1;
     }
-    const results: Result[] = [];
-    for (let i = 0; i < RUNS; i++) results.push(await once(c, servers));
-    rows.push({ name: c.name, r: median(results, (x) => x.rps) });
   }
-  const base = rows.find((x) => x.name === 'node:net')?.r;
-  console.log(`\n## echo: ${CONNS} connections × ${ROUNDS} round trips of ${SIZE} B (median of ${RUNS})\n`);
-  console.log('| server | round trips/s | server CPU µs/round trip | of which user | rate vs node:net | CPU vs node:net |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const { name, r, note } of rows) {
-    if (r === null) {
-      console.log(`| ${name} | ${note} | | | | |`);
-      continue;
-    }
-    const ratio = base ? (r.rps / base.rps).toFixed(2) + '×' : '';
-    const cpu = base ? (r.cpuUs / base.cpuUs).toFixed(2) + '×' : '';
-    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${r.userUs.toFixed(2)} | ${ratio} | ${cpu} |`);
-  }
+  const base = results[0]!;
+  const baseRps = 'rps' in base ? base.rps : NaN;
+  const baseCpu = 'rps' in base ? base.cpuUs : NaN;
+  console.log(
+    `\n### echo — ${CONNS} connections × ${fmt(ROUNDS)} round trips of ${SIZE} B (node ${process.version}; median of ${RUNS}; load average ${load} at start)\n`,
+  );
+  const rows = servers.map((spec, i) => {
+    const r = results[i]!;
+    if ('missing' in r) return [spec.name, r.missing, '', '', '', '', ''];
+    return [
+      spec.name,
+      fmt(r.rps),
+      `${(r.rps / baseRps).toFixed(2)}×`,
+      r.cpuUs.toFixed(1),
+      r.userUs.toFixed(1),
+      `${(r.cpuUs / baseCpu).toFixed(2)}×`,
+      r.clientUs.toFixed(1),
+    ];
+  });
+  const head = ['server', 'round trips/s', 'vs node:net', 'server CPU µs/round trip', 'of which user', 'CPU vs node:net', 'client CPU µs/round trip'];
+  console.log(table(head, rows));
 }
 
-main().catch((e) => {
+main().catch((e: unknown) => {
   console.error(e);
-  process.exit(1);
+  process.exitCode = 1;
 });

@@ -1,120 +1,148 @@
 /**
- * bench/http: HTTP/1.1 hello world with keep-alive, load from
- * `wrk -t1 -c$CONNS -d${SECONDS}s` (the Debian package; installed with
- * apt-get when missing). Servers, each a separate process, each run RUNS
- * times (median by rate):
- *   uringmachine:   examples/http-server.ts (m.stream + getLine, real request
- *                   line and header parsing)
- *   node:http:      bench/servers/http-node.ts
- *   node:net (min): bench/servers/net-http.ts, answers each "\r\n\r\n"
- *   C (min):        bench/bin/http_server, the same on the project's ring layer
- * Reported: requests/s and the server's CPU time per request (user + system,
- * all threads, from /proc): wrk shares the machine's cores, so CPU per
- * request is the fairer figure. Env: CONNS (50), SECONDS (5), RUNS (3),
- * BENCH_SMOKE=1 (1 s, one run).
+ * bench/http: HTTP/1.1 hello world with keep-alive on loopback, every server
+ * driven by the same `wrk -t1 -c<CONNS> -d<DURATION>s` (the Debian package
+ * wrk; installed here with apt-get when missing and running as root).
+ * Servers, each its own child process started in turn:
+ *   - node:http (bench/servers/http-node.ts),
+ *   - a minimal node:net responder (bench/servers/net-http.ts: finds
+ *     "\r\n\r\n", writes a fixed response),
+ *   - uringmachine (examples/http-server.ts, real request-line and header
+ *     parsing, when out/examples/http-server.js is built),
+ *   - C on the project's ring layer (bench/bin/http_server: the minimal
+ *     responder, multishot accept + recv on a provided-buffer ring).
+ * Per server: one warm-up wrk run of WARMUP seconds (not measured), then RUNS
+ * measured runs; reported are the medians of requests/s and of the server's
+ * CPU time (utime + stime from /proc/<pid>/stat) per request, and its
+ * user-space part. wrk shares the
+ * machine's cores, so CPU per request is the fairer figure.
+ * Env: CONNS (50), DURATION (5 s), WARMUP (2 s), RUNS (3);
+ * BENCH_SMOKE=1: 1 s, no warm-up, 1 run. A contender that fails (wrk socket
+ * errors or non-2xx responses count as failures) shows "(failed: ...)" in its
+ * row, the others still run, and the exit code is 1.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 
-import { cpuTimes, killOnExit, median, startServer, stopServer, type Server } from '../lib/servers.js';
+import {
+  binServer,
+  cpuTimes,
+  exists,
+  fmt,
+  loadavg,
+  median,
+  nodeServer,
+  runLoad,
+  smoke,
+  startServer,
+  stopServer,
+  table,
+} from '../lib/net.js';
 
-const smoke = process.env.BENCH_SMOKE === '1';
 const CONNS = Number(process.env.CONNS ?? 50);
-const SECONDS = Number(process.env.SECONDS ?? (smoke ? 1 : 5));
+const DURATION = Number(process.env.DURATION ?? (smoke ? 1 : 5));
+const WARMUP = Number(process.env.WARMUP ?? (smoke ? 0 : 2));
 const RUNS = Number(process.env.RUNS ?? (smoke ? 1 : 3));
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const out = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Contender {
-  name: string;
-  cmd: string;
-  args: string[];
-}
-const contenders: Contender[] = [
-  { name: 'uringmachine (examples/http-server)', cmd: process.execPath, args: [`${out}examples/http-server.js`] },
-  { name: 'node:http', cmd: process.execPath, args: [`${out}bench/servers/http-node.js`] },
-  { name: 'node:net minimal responder', cmd: process.execPath, args: [`${out}bench/servers/net-http.js`] },
-  { name: 'C minimal responder on the ring layer', cmd: `${root}bench/bin/http_server`, args: [] },
+const servers = [
+  nodeServer('node:http', 'out/bench/servers/http-node.js'),
+  nodeServer('minimal node:net responder', 'out/bench/servers/net-http.js'),
+  nodeServer('uringmachine (examples/http-server.ts)', 'out/examples/http-server.js'),
+  binServer('C, own ring layer (bench/c/http_server.c)', 'bench/bin/http_server'),
 ];
 
 function haveWrk(): boolean {
-  if (spawnSync('wrk', ['--version']).error === undefined) return true;
-  console.error('bench/http: installing wrk (apt-get install -y wrk)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-q', 'wrk'], { stdio: 'inherit', env });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-q', 'wrk'], { stdio: 'inherit', env });
+  const r = spawnSync('wrk', ['-v'], { stdio: 'ignore' });
+  return !(r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT');
+}
+
+/** wrk from the distribution if it is missing (apt output goes to stderr). */
+function ensureWrk(): void {
+  if (haveWrk()) return;
+  if (process.getuid?.() !== 0) throw new Error('wrk not found: install it (apt-get install wrk)');
+  const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (apt(['install', '-y', 'wrk']).status !== 0) {
+    apt(['update']);
+    apt(['install', '-y', 'wrk']);
   }
-  return r.status === 0 && spawnSync('wrk', ['--version']).error === undefined;
+  if (!haveWrk()) throw new Error('wrk not found and apt-get install wrk failed');
 }
 
-interface Result {
-  rps: number;
-  cpuUs: number;
-  /** Of which in user space (JavaScript, libuv, the addon); the rest is the kernel's. */
-  userUs: number;
-  errors: string;
+type Wrk = { requests: number; rps: number };
+
+function parseWrk(out: string): Wrk {
+  const total = /(\d+) requests in ([\d.]+)(\w+)/.exec(out);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!total || !rps) throw new Error(`cannot read wrk's output:\n${out}`);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  if (errors && errors.slice(1).some((n) => Number(n) > 0)) throw new Error(`wrk: ${errors[0]}`);
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (bad) throw new Error(`wrk: ${bad[0]}`);
+  return { requests: Number(total[1]), rps: Number(rps[1]) };
 }
 
-function wrk(port: number, seconds: number): { requests: number; rps: number; errors: string } {
-  const text = execFileSync('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`]).toString();
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-  const errs = [/Socket errors:[^\n]*/.exec(text)?.[0], /Non-2xx[^\n]*/.exec(text)?.[0]].filter(Boolean).join('; ');
-  return { requests, rps, errors: errs };
-}
+type Result = { rps: number; cpuUs: number; userUs: number } | { missing: string };
 
-async function once(c: Contender, servers: Server[]): Promise<Result> {
-  const s = await startServer(c.name, c.cmd, c.args);
-  servers.push(s);
+async function measure(spec: (typeof servers)[number]): Promise<Result> {
+  if (!exists(spec)) {
+    return { missing: spec.file.endsWith('.js') ? '(uringmachine server not built yet)' : '(not built: run bench/c/build.sh)' };
+  }
+  const s = await startServer(spec);
   try {
-    wrk(s.port, 1); // warm-up (JIT, connections)
-    const c0 = cpuTimes(s.child.pid!);
-    const r = wrk(s.port, SECONDS);
-    const c1 = cpuTimes(s.child.pid!);
-    const cpu = c1.user + c1.system - c0.user - c0.system;
-    return { rps: r.rps, cpuUs: (cpu * 1e6) / r.requests, userUs: ((c1.user - c0.user) * 1e6) / r.requests, errors: r.errors };
+    const wrk = (secs: number) =>
+      runLoad('wrk', ['-t1', `-c${CONNS}`, `-d${secs}s`, `http://127.0.0.1:${s.port}/`], {}, (secs + 30) * 1000);
+    if (WARMUP > 0) parseWrk(await wrk(WARMUP));
+    const rps: number[] = [];
+    const cpu: number[] = [];
+    const user: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c0 = cpuTimes(s.proc.pid!);
+      const w = parseWrk(await wrk(DURATION));
+      const c1 = cpuTimes(s.proc.pid!);
+      rps.push(w.rps);
+      cpu.push(((c1.user + c1.system - c0.user - c0.system) / w.requests) * 1e6);
+      user.push(((c1.user - c0.user) / w.requests) * 1e6);
+    }
+    return { rps: median(rps), cpuUs: median(cpu), userUs: median(user) };
   } finally {
     await stopServer(s);
   }
 }
 
 async function main(): Promise<void> {
-  if (!haveWrk()) {
-    console.log('## http\n\nwrk is not installed and could not be installed: skipped');
-    return;
-  }
-  const servers: Server[] = [];
-  killOnExit(servers);
-  const rows: { name: string; r: Result | null; note?: string }[] = [];
-  for (const c of contenders) {
-    if (!existsSync(c.args[0] ?? c.cmd)) {
-      rows.push({ name: c.name, r: null, note: 'not built' });
-      continue;
+  ensureWrk();
+  const load = loadavg();
+  const results: Result[] = [];
+  for (const spec of servers) {
+    try {
+      results.push(await measure(spec));
+    } catch (e) {
+      // One broken contender must not hide the others' figures.
+      console.error(`${spec.name}:`, e);
+      results.push({ missing: `(failed: ${String((e as Error)?.message ?? e).split('\n')[0]})` });
+      process.exitCode = 1;
     }
-    const results: Result[] = [];
-    for (let i = 0; i < RUNS; i++) results.push(await once(c, servers));
-    rows.push({ name: c.name, r: median(results, (x) => x.rps) });
   }
-  const base = rows.find((x) => x.name === 'node:http')?.r;
-  console.log(`\n## http: wrk -t1 -c${CONNS} -d${SECONDS}s, keep-alive hello world (median of ${RUNS})\n`);
-  console.log('| server | requests/s | server CPU µs/request | of which user | rate vs node:http | CPU vs node:http | wrk errors |');
-  console.log('|---|---:|---:|---:|---:|---:|---|');
-  for (const { name, r, note } of rows) {
-    if (r === null) {
-      console.log(`| ${name} | ${note} | | | | | |`);
-      continue;
-    }
-    const ratio = base ? (r.rps / base.rps).toFixed(2) + '×' : '';
-    const cpu = base ? (r.cpuUs / base.cpuUs).toFixed(2) + '×' : '';
-    console.log(`| ${name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${r.cpuUs.toFixed(2)} | ${r.userUs.toFixed(2)} | ${ratio} | ${cpu} | ${r.errors || 'none'} |`);
-  }
+  const base = results[0]!;
+  const baseRps = 'rps' in base ? base.rps : NaN;
+  const baseCpu = 'rps' in base ? base.cpuUs : NaN;
+  console.log(
+    `\n### http — wrk -t1 -c${CONNS} -d${DURATION}s, keep-alive hello world (node ${process.version}; median of ${RUNS}; load average ${load} at start)\n`,
+  );
+  const rows = servers.map((spec, i) => {
+    const r = results[i]!;
+    if ('missing' in r) return [spec.name, r.missing, '', '', '', ''];
+    return [
+      spec.name,
+      fmt(r.rps),
+      `${(r.rps / baseRps).toFixed(2)}×`,
+      r.cpuUs.toFixed(1),
+      r.userUs.toFixed(1),
+      `${(r.cpuUs / baseCpu).toFixed(2)}×`,
+    ];
+  });
+  console.log(table(['server', 'requests/s', 'vs node:http', 'server CPU µs/request', 'of which user', 'CPU vs node:http'], rows));
 }
 
-main().catch((e) => {
+main().catch((e: unknown) => {
   console.error(e);
-  process.exit(1);
+  process.exitCode = 1;
 });

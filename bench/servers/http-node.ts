@@ -1,14 +1,19 @@
-// node:http hello world with keep-alive, the reference contender of
-// bench/scenarios/http.ts. Prints "listening <port>" (PORT=0: any free port).
-import { createServer } from 'node:http';
+/**
+ * bench/servers/http-node: node:http hello world, keep-alive (the default of
+ * HTTP/1.1 clients such as wrk), for bench/scenarios/http.ts. The same body
+ * and headers as the other contenders. Listens on 127.0.0.1:$PORT (0 or
+ * unset: ephemeral) and prints `listening <port>` when ready. Exits on
+ * SIGTERM/SIGINT and when stdin closes.
+ */
+import http from 'node:http';
 
-const BODY = 'Hello, World!';
-const server = createServer((req, res) => {
-  res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': BODY.length });
-  res.end(BODY);
-});
-server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`listening ${(server.address() as { port: number }).port}`);
-});
-process.on('SIGTERM', () => process.exit(0));
+import { serve } from './common.js';
+
+const body = Buffer.from('Hello, world!');
+
+serve(
+  http.createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+    res.end(body);
+  }),
+);

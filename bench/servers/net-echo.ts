@@ -1,12 +1,17 @@
-// node:net echo server, the reference contender of bench/scenarios/echo.ts.
-// Prints "listening <port>" (PORT=0: any free port).
-import { createServer } from 'node:net';
+/**
+ * bench/servers/net-echo: the node:net echo server of bench/scenarios/echo.ts.
+ * Writes back every chunk as it arrives (no pipe(): the same one write per read
+ * as the other contenders). Listens on 127.0.0.1:$PORT (0 or unset:
+ * ephemeral) and prints `listening <port>` when ready. Exits on SIGTERM/SIGINT
+ * and when stdin closes (the parent went away).
+ */
+import net from 'node:net';
 
-const server = createServer({ noDelay: true }, (s) => {
-  s.on('data', (d) => s.write(d));
-  s.on('error', () => s.destroy());
-});
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`listening ${(server.address() as { port: number }).port}`);
-});
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+import { serve } from './common.js';
+
+serve(
+  net.createServer({ noDelay: true }, (sock) => {
+    sock.on('data', (chunk) => sock.write(chunk));
+    sock.on('error', () => sock.destroy());
+  }),
+);

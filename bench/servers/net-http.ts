@@ -1,32 +1,51 @@
-// A minimal node:net HTTP responder: answers every "\r\n\r\n" it sees (also
-// split between reads) with a fixed 200 response. Not an HTTP server: the
-// floor under node:http on Node's own event loop, for bench/scenarios/http.ts.
-// Prints "listening <port>" (PORT=0: any free port).
-import { createServer } from 'node:net';
+/**
+ * bench/servers/net-http: a minimal HTTP/1.1 keep-alive responder on node:net
+ * for bench/scenarios/http.ts. No parsing: every "\r\n\r\n" ends a request
+ * (GET-style requests only, bodies unsupported) and is answered with one fixed
+ * 200 response with a Content-Length; pipelined requests in one chunk get
+ * their responses in one write, and a request split across chunks is carried
+ * over (a head longer than 64 KiB closes the connection). Listens on
+ * 127.0.0.1:$PORT (0 or unset: ephemeral) and prints `listening <port>` when
+ * ready. Exits on SIGTERM/SIGINT and when stdin closes.
+ */
+import net from 'node:net';
 
-const BODY = 'Hello, World!';
-const RESPONSE = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
-const TERM = [13, 10, 13, 10];
+import { serve } from './common.js';
 
-const server = createServer({ noDelay: true }, (s) => {
-  let matched = 0;
-  s.on('data', (d: Buffer) => {
-    let count = 0;
-    for (let i = 0; i < d.length; i++) {
-      const c = d[i]!;
-      if (c === TERM[matched]) matched++;
-      else matched = c === 13 ? 1 : 0;
-      if (matched === 4) {
-        count++;
-        matched = 0;
+const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!');
+const MAX_HEAD = 65536;
+const batches: Buffer[] = [RESPONSE];
+
+function responses(n: number): Buffer {
+  while (batches.length < n) batches.push(Buffer.concat(Array(batches.length + 1).fill(RESPONSE)));
+  return batches[n - 1]!;
+}
+
+serve(
+  net.createServer({ noDelay: true }, (sock) => {
+    let carry: Buffer | null = null;
+    sock.on('data', (chunk: Buffer) => {
+      // Search from 3 bytes before the new data so a terminator split across
+      // chunks is found.
+      let buf = chunk;
+      let from = 0;
+      if (carry) {
+        from = Math.max(0, carry.length - 3);
+        buf = Buffer.concat([carry, chunk]);
       }
-    }
-    if (count === 1) s.write(RESPONSE);
-    else if (count > 1) s.write(Buffer.concat(Array(count).fill(RESPONSE)));
-  });
-  s.on('error', () => s.destroy());
-});
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`listening ${(server.address() as { port: number }).port}`);
-});
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+      let n = 0;
+      let end = 0;
+      for (let i = buf.indexOf('\r\n\r\n', from); i >= 0; i = buf.indexOf('\r\n\r\n', end)) {
+        n++;
+        end = i + 4;
+      }
+      carry = end < buf.length ? buf.subarray(end) : null;
+      if (carry && carry.length > MAX_HEAD) {
+        sock.destroy();
+        return;
+      }
+      for (; n > 0; n -= 64) sock.write(responses(Math.min(n, 64)));
+    });
+    sock.on('error', () => sock.destroy());
+  }),
+);
