@@ -668,6 +668,27 @@ export class Core implements Scheduler {
     return new Promise(yieldExecutor);
   }
 
+  /**
+   * A wait for one line (a Mutex's or a Queue's waiters): the task's spare
+   * record when its last wait has settled, else a new one (then kept as the
+   * spare). A settled wait is referenced by nothing any more: the line
+   * dropped it before waking it, the task unlinked it, and the runqueue holds
+   * only the resolve function it was woken with.
+   */
+  lineWait(scope: Scope | undefined): ParkWait {
+    const task = scope?.task;
+    if (task === undefined) return new ParkWait(this);
+    const w = task.spare as ParkWait | null;
+    if (w !== null && w.settled) {
+      w.settled = false;
+      w.scope = null;
+      return w;
+    }
+    const n = new ParkWait(this);
+    task.spare = n;
+    return n;
+  }
+
   newWait(): ParkWait {
     return new ParkWait(this);
   }

@@ -65,6 +65,8 @@ export class Scope {
 /** The owner of waits: a Fiber, or an anonymous task for a scope opened outside fibers. */
 export class Task {
   waitHead: Wait | null = null;
+  /** A wait record the task reuses for mutex and queue waits once settled (Core.lineWait). */
+  spare: Wait | null = null;
   /** One-shot error to raise at the next wait (schedule(fiber, error) while not waiting). */
   raise: unknown = NONE;
   readonly scope: Scope;

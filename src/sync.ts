@@ -127,7 +127,7 @@ export function lock(core: Core, mu: Mutex): Promise<void> | undefined {
     mu.locked = true;
     return undefined;
   }
-  const w = core.newWait();
+  const w = core.lineWait(scope);
   mu.waiters.push(w);
   w.ctx = mu.waiters;
   w.onCancel = leaveLine;
@@ -157,7 +157,7 @@ export function take<T>(core: Core, q: Queue<T>, back: boolean): Promise<T> {
   try {
     const scope = core.enterScope();
     if (q.items.length > 0) return Promise.resolve((back ? q.items.pop() : q.items.shift()) as T);
-    const w = core.newWait();
+    const w = core.lineWait(scope);
     q.waiters.push(w);
     w.ctx = q.waiters;
     w.onCancel = leaveLine;
