@@ -10,7 +10,7 @@
 // connections' fibers are terminated, which cancels their kernel ops.
 import { createServer } from 'node:net';
 
-import { Terminate, UringMachine, UMError } from 'uringmachine';
+import { constants, Terminate, UringMachine, UMError } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 
@@ -33,6 +33,8 @@ function expected(e: unknown): boolean {
 
 async function serve(m: UringMachine, conn: number): Promise<void> {
   try {
+    // Small replies go out at once (no Nagle delay waiting for an ACK).
+    await m.setsockopt(conn, constants.IPPROTO_TCP!, constants.TCP_NODELAY!, 1);
     for await (const chunk of m.recvEach(conn)) {
       let off = 0;
       while (off < chunk.length) off += await m.send(conn, off === 0 ? chunk : chunk.subarray(off));

@@ -12,7 +12,7 @@
 // without keep-alive.
 import { createServer } from 'node:net';
 
-import { Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
+import { constants, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const MAX_LINE = 8192;
@@ -95,6 +95,8 @@ async function readRequest(s: Stream): Promise<Request | Buffer | null> {
 async function serve(m: UringMachine, conn: number): Promise<void> {
   const s = m.stream(conn, { mode: 'recv' });
   try {
+    // Small replies go out at once (no Nagle delay waiting for an ACK).
+    await m.setsockopt(conn, constants.IPPROTO_TCP!, constants.TCP_NODELAY!, 1);
     for (;;) {
       const req = await readRequest(s);
       if (req === null) break;
