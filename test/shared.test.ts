@@ -302,3 +302,34 @@ test('shared queue stress: 4 workers x 4 fibers move 100,000 items, each exactly
   assert.equal(q.count, 0);
   await finish(m);
 });
+
+test('shared queue stress, mixed: 4 workers x 4 fibers, each fiber pushing and shifting (100,000 items in all), each item exactly once', async () => {
+  const m = createMachine();
+  const TOTAL = 100_000;
+  const WORKERS = 4;
+  const FIBERS = 4;
+  const q = new SharedQueue({ capacity: 64, bytes: 4096 });
+  const seen = new SharedArrayBuffer(TOTAL * 4);
+  const jobs = [];
+  for (let w = 0; w < WORKERS; w++) {
+    const ids: number[][] = [];
+    for (let f = 0; f < FIBERS; f++) {
+      const k = w * FIBERS + f;
+      const mine: number[] = [];
+      for (let id = k; id < TOTAL; id += WORKERS * FIBERS) mine.push(id);
+      ids.push(mine);
+    }
+    jobs.push(runWorker({ role: 'stress-mixed', sab: q.buffer, off: q.byteOffset, seen, ids }));
+  }
+  const results = await Promise.all(jobs);
+  for (const r of results) {
+    assert.equal(r.error, undefined);
+    assert.equal(r.opsPending, 0);
+  }
+  const s = new Int32Array(seen);
+  let bad = 0;
+  for (let i = 0; i < TOTAL; i++) if (s[i] !== 1) bad++;
+  assert.equal(bad, 0, 'every item consumed exactly once');
+  assert.equal(q.count, 0);
+  await finish(m);
+});
