@@ -91,6 +91,47 @@ function copyOut(g: BufferGroup, res: number, flags: number): Buffer {
 }
 
 /**
+ * Submit the read of `fd` into pool buffers that recvEach, readEach and
+ * streams share: recv or read, multishot (one op, many CQEs) or one-shot
+ * (one buffer per op: AF_UNIX sockets and files that cannot be polled).
+ * The listener gets every CQE; returns the op.
+ */
+export function startPoolRead(
+  core: Core,
+  g: BufferGroup,
+  fd: number,
+  recv: boolean,
+  oneShot: boolean,
+  flags: number,
+  listener: MultishotListener,
+): Op {
+  const t = core.tmpl;
+  let op: Op;
+  if (recv && oneShot) {
+    op = core.acquire(OP_KINDS.recvSelect, undefined);
+    t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8);
+    t[6] = g.bufferSize;
+  } else if (recv) {
+    op = core.acquire(OP_KINDS.recvMultishot, undefined);
+    t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8) | (RECV_MULTISHOT << 16);
+  } else if (oneShot) {
+    op = core.acquire(OP_KINDS.readSelect, undefined);
+    t[0] = OPCODES.READ | (SQE_BUFFER_SELECT << 8);
+    t[2] = -1; // the file position
+    t[3] = -1;
+    t[6] = g.bufferSize;
+  } else {
+    op = core.acquire(OP_KINDS.readMultishot, undefined);
+    t[0] = OPCODES.READ_MULTISHOT | (SQE_BUFFER_SELECT << 8);
+  }
+  t[1] = fd;
+  t[7] = recv ? flags : 0;
+  t[10] = g.bgid;
+  core.multishot(op, listener);
+  return op;
+}
+
+/**
  * recvEach / readEach: a multishot recv (or read) on the buffer pool; each
  * chunk is copied once out of its pool buffer, which goes straight back to
  * the kernel. ENOBUFS and an early end are restarts; 0 is EOF.
@@ -114,36 +155,10 @@ export class RecvIterator extends MultishotIterator<Buffer> {
   }
 
   protected start(): Op {
-    const core = this.core;
-    const t = core.tmpl;
-    let op: Op;
-    if (this.#read || this.#oneShot) {
-      if (this.#read && this.#oneShot) {
-        op = core.acquire(OP_KINDS.readSelect, undefined);
-        t[0] = OPCODES.READ | (SQE_BUFFER_SELECT << 8);
-        t[2] = -1; // the file position
-        t[3] = -1;
-        t[6] = this.#g.bufferSize;
-      } else if (this.#read) {
-        op = core.acquire(OP_KINDS.readMultishot, undefined);
-        t[0] = OPCODES.READ_MULTISHOT | (SQE_BUFFER_SELECT << 8);
-      } else {
-        op = core.acquire(OP_KINDS.recvSelect, undefined);
-        t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8);
-        t[6] = this.#g.bufferSize;
-        t[7] = this.#flags;
-      }
-    } else {
-      op = core.acquire(OP_KINDS.recvMultishot, undefined);
-      t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8) | (RECV_MULTISHOT << 16);
-      t[7] = this.#flags;
-    }
-    t[1] = this.#fd;
-    t[10] = this.#g.bgid;
-    core.multishot(op, this);
     this.#started = true;
-    return op;
+    return startPoolRead(this.core, this.#g, this.#fd, !this.#read, this.#oneShot, this.#flags, this);
   }
+
 
   protected item(res: number, flags: number): Buffer | undefined {
     if ((flags & F_BUFFER) === 0) return undefined;

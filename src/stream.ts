@@ -19,8 +19,7 @@ import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
 import { MachineClosedError, UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
-import { OP_KINDS, OPCODES } from './op-kinds.js';
-import { oneShotOnly, stashLeftover, takeLeftover } from './pool-ops.js';
+import { oneShotOnly, startPoolRead, stashLeftover, takeLeftover } from './pool-ops.js';
 import {
   parseDouble,
   parseInteger,
@@ -37,8 +36,6 @@ import {
 import { NONE, type MultishotListener, type Op } from './op.js';
 import { argTypeError, rangeError, validateBuffer, validateInteger } from './validate.js';
 
-const SQE_BUFFER_SELECT = 1 << 5;
-const RECV_MULTISHOT = 1 << 1;
 const ENOBUFS = 105;
 const EBADFD = 77;
 const EINVAL = 22;
@@ -123,31 +120,9 @@ export class Stream implements MultishotListener {
   // ---- Kernel side -----------------------------------------------------------
 
   #start(): void {
-    const core = this.#core;
-    const t = core.tmpl;
-    let op: Op;
-    if (this.#recv && this.#oneShot) {
-      op = core.acquire(OP_KINDS.recvSelect, undefined);
-      t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8);
-      t[6] = this.#g.bufferSize;
-    } else if (this.#recv) {
-      op = core.acquire(OP_KINDS.recvMultishot, undefined);
-      t[0] = OPCODES.RECV | (SQE_BUFFER_SELECT << 8) | (RECV_MULTISHOT << 16);
-    } else if (this.#oneShot) {
-      op = core.acquire(OP_KINDS.readSelect, undefined);
-      t[0] = OPCODES.READ | (SQE_BUFFER_SELECT << 8);
-      t[2] = -1;
-      t[3] = -1;
-      t[6] = this.#g.bufferSize;
-    } else {
-      op = core.acquire(OP_KINDS.readMultishot, undefined);
-      t[0] = OPCODES.READ_MULTISHOT | (SQE_BUFFER_SELECT << 8);
-    }
-    t[1] = this.fd;
-    t[10] = this.#g.bgid;
-    core.multishot(op, this);
-    this.#op = op;
+    this.#op = startPoolRead(this.#core, this.#g, this.fd, this.#recv, this.#oneShot, 0, this);
   }
+
 
   #add(res: number, flags: number): void {
     if ((flags & F_BUFFER) === 0) return;
