@@ -22,6 +22,7 @@ import { native, type NativeRing } from './native.js';
 import { OPCODES, type OpKind } from './op-kinds.js';
 import { NONE, Op, OpState, type MultishotListener, type Scope } from './op.js';
 import { RunQueue, type Resume } from './runqueue.js';
+import { KERNEL_VERSION } from './prep.js';
 import { BufferGroup, type BufferPoolOptions } from './buffer-pool.js';
 
 const F_MORE = 1 << 1;
@@ -197,7 +198,7 @@ export class Core implements Scheduler {
   get pool(): BufferGroup {
     if (this.#pool === null) {
       if (this.closed) throw new MachineClosedError();
-      const kv = native.kernelVersion();
+      const kv = KERNEL_VERSION;
       const inc = this.#poolOptions.incremental !== false && kv >= 612;
       this.#pool = new BufferGroup(this.ring, BGID_POOL, this.#poolOptions, inc);
     }

@@ -12,7 +12,8 @@
  * @internal
  */
 import { addressOf, type Core } from './core.js';
-import { UMError, UnsupportedError } from './errors.js';
+import { begin as beginOp, mapVoid, requireOp, setU64 } from './prep.js';
+import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
@@ -70,41 +71,15 @@ export const SAFE_MADVICE: ReadonlySet<number> = new Set(
     .filter((v): v is number => v !== undefined),
 );
 
-/** Write a u64 (a safe integer, or -1 for all ones) into template words i, i+1. */
-function setU64(t: Int32Array, i: number, v: number): void {
-  if (v < 0) {
-    t[i] = -1;
-    t[i + 1] = -1;
-  } else {
-    t[i] = v % 4294967296 | 0;
-    t[i + 1] = Math.floor(v / 4294967296) | 0;
-  }
-}
-
-function mapVoid(): undefined {
-  return undefined;
-}
 
 function pathString(p: string | Uint8Array): string {
   return typeof p === 'string' ? p : Buffer.from(p).toString();
 }
 
-/** UnsupportedError when the running kernel lacks kind's opcode. */
-export function requireOp(core: Core, kind: OpKind): void {
-  if (core.probe[kind.opcode] !== 1) {
-    const name = Object.keys(OPCODES).find((k) => OPCODES[k as keyof typeof OPCODES] === kind.opcode) ?? kind.opcode;
-    throw new UnsupportedError(
-      `IORING_OP_${name} (${kind.syscall}) is not supported by this kernel; it needs Linux >= ` +
-        `${Math.floor(kind.floor / 100)}.${kind.floor % 100}`,
-    );
-  }
-}
-
-/** Acquire an op for kind in the current scope (the template is the caller's to fill next). */
+/** Check the kernel has kind's op, then acquire it in the current scope. */
 function begin(core: Core, kind: OpKind): Op {
   requireOp(core, kind);
-  const scope = core.enterScope();
-  return core.acquire(kind, scope);
+  return beginOp(core, kind);
 }
 
 /** Promise of op, with `path` (and `dest`) named on a UMError. */
@@ -157,7 +132,7 @@ export async function unlinkat(core: Core, dirfd: number, path: string | Uint8Ar
 }
 
 /** renameat2(2): fd = olddirfd, addr = old, len = newdirfd, addr2 = new, rename_flags = flags. */
-export async function renameat(
+export function renameat(
   core: Core,
   olddirfd: number,
   oldPath: string | Uint8Array,
@@ -165,26 +140,25 @@ export async function renameat(
   newPath: string | Uint8Array,
   flags: number,
 ): Promise<void> {
-  validateInt32(olddirfd, 'olddirfd');
-  const o = encodePath(oldPath, 'oldPath');
-  validateInt32(newdirfd, 'newdirfd');
-  const n = encodePath(newPath, 'newPath');
-  validateInt32(flags, 'flags');
-  const op = begin(core, OP_KINDS.renameat);
-  const t = core.tmpl;
-  t[0] = OPCODES.RENAMEAT;
-  t[1] = olddirfd;
-  t[6] = newdirfd;
-  t[7] = flags;
-  op.pin0 = o;
-  op.pin1 = n;
-  op.map = mapVoid;
-  return withPaths(core.promise(op, o, n), oldPath, newPath);
+  return twoPaths(core, OP_KINDS.renameat, olddirfd, oldPath, newdirfd, newPath, flags);
 }
 
 /** linkat(2): fd = olddirfd, addr = old, len = newdirfd, addr2 = new, hardlink_flags = flags. */
-export async function linkat(
+export function linkat(
   core: Core,
+  olddirfd: number,
+  oldPath: string | Uint8Array,
+  newdirfd: number,
+  newPath: string | Uint8Array,
+  flags: number,
+): Promise<void> {
+  return twoPaths(core, OP_KINDS.linkat, olddirfd, oldPath, newdirfd, newPath, flags);
+}
+
+/** renameat and linkat share their SQE layout. */
+async function twoPaths(
+  core: Core,
+  kind: OpKind,
   olddirfd: number,
   oldPath: string | Uint8Array,
   newdirfd: number,
@@ -196,9 +170,9 @@ export async function linkat(
   validateInt32(newdirfd, 'newdirfd');
   const n = encodePath(newPath, 'newPath');
   validateInt32(flags, 'flags');
-  const op = begin(core, OP_KINDS.linkat);
+  const op = begin(core, kind);
   const t = core.tmpl;
-  t[0] = OPCODES.LINKAT;
+  t[0] = kind.opcode;
   t[1] = olddirfd;
   t[6] = newdirfd;
   t[7] = flags;

@@ -6,7 +6,8 @@
  */
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, type Metrics } from './core.js';
-import { MachineClosedError, NoFiberError, TimeoutError, UMError, UnsupportedError } from './errors.js';
+import { KERNEL_VERSION, mapVoid, noop, requireOp, setU64 } from './prep.js';
+import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -86,18 +87,6 @@ const O_CLOEXEC = native.constants.O_CLOEXEC ?? 0o2000000;
 const L = native.layout;
 const MIN_KERNEL = 601;
 
-function noop(): void {}
-
-/** Write a u64 (a safe integer, or -1 for all ones) into template words i, i+1. */
-function setU64(t: Int32Array, i: number, v: number): void {
-  if (v < 0) {
-    t[i] = -1;
-    t[i + 1] = -1;
-  } else {
-    t[i] = v % 4294967296 | 0;
-    t[i + 1] = Math.floor(v / 4294967296) | 0;
-  }
-}
 
 function check(ret: number, syscall: string): number {
   if (ret < 0) throw new UMError(ret, syscall);
@@ -112,9 +101,6 @@ function errorFrom(error: Error | (new () => Error) | undefined): Error {
 
 function mapSleep(_res: number, op: Op): number {
   return op.value;
-}
-function mapVoid(): undefined {
-  return undefined;
 }
 
 function setupError(e: unknown): Error {
@@ -217,7 +203,7 @@ export class UringMachine {
     const maxSwitches = opts.maxSwitches ?? 64;
     if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
     const bufferPool = validatePoolOptions(opts.bufferPool);
-    const kv = native.kernelVersion();
+    const kv = KERNEL_VERSION;
     if (kv > 0 && kv < MIN_KERNEL) {
       const err = new UMError(-38, 'io_uring_setup');
       (err as { message: string }).message =
@@ -561,16 +547,10 @@ export class UringMachine {
   interval(ms: number): AsyncIterableIterator<number> {
     validateMs(ms);
     if (ms <= 0) throw rangeError('ms', '> 0', ms);
-    this.#requireKernel(604, 'multishot timeouts');
+    requireOp(this.#core, OP_KINDS.timeoutMultishot, 'multishot timeouts need');
     return new IntervalIterator(this.#core, ms);
   }
 
-  #requireKernel(floor: number, what: string): void {
-    const kv = native.kernelVersion();
-    if (kv < floor) {
-      throw new UnsupportedError(`${what} need Linux >= ${Math.floor(floor / 100)}.${floor % 100}`);
-    }
-  }
 
   /**
    * Run `fn`; if it is not done after `ms`, cancel its pending op with
@@ -655,7 +635,7 @@ export class UringMachine {
   prepTimeoutMultishot(ms: number): AsyncOp {
     validateMs(ms);
     if (ms <= 0) throw rangeError('ms', '> 0', ms);
-    this.#requireKernel(604, 'multishot timeouts');
+    requireOp(this.#core, OP_KINDS.timeoutMultishot, 'multishot timeouts need');
     return this.#prepTimeout(ms, true);
   }
 

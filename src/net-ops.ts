@@ -22,6 +22,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
 import { addressOf, fillIovecs, type Core } from './core.js';
+import { begin, KERNEL_VERSION, mapVoid, noop, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
@@ -49,7 +50,6 @@ const EOPNOTSUPP = 95;
 const EIO = 5;
 /** Socket commands through IORING_OP_URING_CMD: Linux 6.7. */
 const URING_CMD_SOCK_FLOOR = 607;
-const kernelVersion = native.kernelVersion();
 
 /** What `m.recvfrom()` resolves. */
 export interface RecvfromResult {
@@ -222,11 +222,6 @@ export function decodeAddress(buf: Buffer, len: number): { host: string; port: n
 
 // ---- Helpers -------------------------------------------------------------------
 
-/** Write a u64 (a safe integer) into template words i, i+1. */
-function setU64(t: Int32Array, i: number, v: number): void {
-  t[i] = v % 4294967296 | 0;
-  t[i + 1] = Math.floor(v / 4294967296) | 0;
-}
 
 /** Write a pointer (a safe integer) at byte offset off of buf. */
 function putU64(buf: Buffer, off: number, v: number): void {
@@ -234,15 +229,6 @@ function putU64(buf: Buffer, off: number, v: number): void {
   buf.writeUInt32LE(Math.floor(v / 4294967296), off + 4);
 }
 
-function mapVoid(): undefined {
-  return undefined;
-}
-
-/** Acquire an op for kind in the current scope (the template is the caller's to fill next). */
-function begin(core: Core, kind: OpKind): Op {
-  const scope = core.enterScope();
-  return core.acquire(kind, scope);
-}
 
 /** Name the address on a UMError (like node:net's `address` and `port`). */
 function nameAddress(e: unknown, addr: SockAddr, host: unknown, port: unknown): unknown {
@@ -553,7 +539,6 @@ export function shutdownAsync(core: Core, fd: number, how: number): void {
   core.submit(op);
 }
 
-function noop(): void {}
 
 function mapOptval(_res: number, op: Op): number {
   return (op.pin0 as Int32Array)[0]!;
@@ -579,7 +564,7 @@ function sockCmd(core: Core, kind: OpKind, cmd: number, fd: number, level: numbe
 }
 
 function uringCmdSock(core: Core): boolean {
-  return kernelVersion >= URING_CMD_SOCK_FLOOR && hasOp(core, OPCODES.URING_CMD);
+  return KERNEL_VERSION >= URING_CMD_SOCK_FLOOR && hasOp(core, OPCODES.URING_CMD);
 }
 
 /**

@@ -15,11 +15,12 @@
  * @internal
  */
 import { addressOf, type Core } from './core.js';
+import { requireOp } from './prep.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
-import { UMError, UnsupportedError } from './errors.js';
+import { UMError } from './errors.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
-import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
+import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
 import { argTypeError, toBytes, validateFd, validateInt32 } from './validate.js';
 
@@ -37,11 +38,6 @@ const POLLIN = 0x1;
 const POLLPRI = 0x2;
 const POLLOUT = 0x4;
 
-function requireKernel(core: Core, kind: OpKind, what: string): void {
-  if (core.probe[kind.opcode] !== 1 || native.kernelVersion() < kind.floor) {
-    throw new UnsupportedError(`${what} needs Linux >= ${Math.floor(kind.floor / 100)}.${kind.floor % 100}`);
-  }
-}
 
 /** Bytes read from an fd that no consumer took (see RecvIterator.discard), per core and fd. */
 const leftovers = new WeakMap<Core, Map<number, Buffer[]>>();
@@ -214,13 +210,13 @@ export class RecvIterator extends MultishotIterator<Buffer> {
 export function recvEach(core: Core, fd: number, flags: number): AsyncIterableIterator<Buffer> {
   validateFd(fd);
   validateInt32(flags, 'flags');
-  requireKernel(core, OP_KINDS.recvMultishot, 'recvEach (multishot recv with provided buffers)');
+  requireOp(core, OP_KINDS.recvMultishot, 'recvEach (multishot recv with provided buffers) needs');
   return new RecvIterator(core, fd, flags, false);
 }
 
 export function readEach(core: Core, fd: number): AsyncIterableIterator<Buffer> {
   validateFd(fd);
-  requireKernel(core, OP_KINDS.readMultishot, 'readEach (multishot read)');
+  requireOp(core, OP_KINDS.readMultishot, 'readEach (multishot read) needs');
   return new RecvIterator(core, fd, 0, true);
 }
 
@@ -266,7 +262,7 @@ class AcceptIterator extends MultishotIterator<number> {
 
 export function acceptEach(core: Core, fd: number): AsyncIterableIterator<number> {
   validateFd(fd);
-  requireKernel(core, OP_KINDS.acceptMultishot, 'acceptEach (multishot accept)');
+  requireOp(core, OP_KINDS.acceptMultishot, 'acceptEach (multishot accept) needs');
   return new AcceptIterator(core, fd);
 }
 
@@ -408,7 +404,7 @@ export async function acceptIntoQueue(core: Core, fd: number, push: (fd: number)
 export async function recvBundle(core: Core, fd: number, flags: number): Promise<Buffer[]> {
   validateFd(fd);
   validateInt32(flags, 'flags');
-  requireBundles(core, OP_KINDS.recvBundle);
+  requireOp(core, OP_KINDS.recvBundle, 'bundled send/recv need');
   const g = core.bundlePool;
   for (;;) {
     const scope = core.enterScope();
@@ -449,11 +445,6 @@ function bundleMap(res: number, op: Op): Buffer[] {
   return out;
 }
 
-function requireBundles(core: Core, kind: OpKind): void {
-  if (native.kernelVersion() < 610 || core.probe[kind.opcode] !== 1) {
-    throw new UnsupportedError('bundled send/recv need Linux >= 6.10');
-  }
-}
 
 /**
  * Send rings: a provided-buffer ring per sendBundle in flight, holding the
@@ -494,7 +485,7 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
   validateFd(fd);
   if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an array of Uint8Array or string', bufs);
   const parts: Uint8Array[] = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
-  requireBundles(core, OP_KINDS.sendBundle);
+  requireOp(core, OP_KINDS.sendBundle, 'bundled send/recv need');
   let total = 0;
   let idx = 0;
   let skip = 0;

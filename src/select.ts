@@ -14,6 +14,7 @@
  */
 import type { AsyncOp } from './async-op.js';
 import type { Core } from './core.js';
+import { noop } from './prep.js';
 import { UMError } from './errors.js';
 import { Fiber, type ParkWait } from './fiber.js';
 import type { OpKind } from './op-kinds.js';
@@ -283,4 +284,3 @@ function register(core: Core, sel: Selection): void {
     }
 }
 
-function noop(): void {}

@@ -19,6 +19,7 @@
  * 1 locked, 2 locked with possible waiters; Drepper, "Futexes Are Tricky").
  */
 import type { Core } from './core.js';
+import { noop } from './prep.js';
 import { UMError } from './errors.js';
 import type { OpKind } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
@@ -616,4 +617,3 @@ export function watchShared(core: Core, sel: SharedSelection, i: number, q: Shar
 
 export { EMPTY };
 
-function noop(): void {}
