@@ -18,36 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "um.h"
+#include "bench_common.h"
 
 #define READ_BUF 65536
 #define MAX_GROUPS 256
 
-static long env_long(const char *name, long dflt) {
-  const char *v = getenv(name);
-  return v && *v ? atol(v) : dflt;
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static struct um_ring ring;
 
-static struct um_sqe *sqe(void) {
-  struct um_sqe *s = um_ring_get_sqe(&ring);
-  if (!s) {
-    um_ring_submit(&ring);
-    s = um_ring_get_sqe(&ring);
-  }
-  if (!s) {
-    fprintf(stderr, "no SQE\n");
-    exit(1);
-  }
-  return s;
-}
+static struct um_sqe *sqe(void) { return get_sqe(&ring); }
 
 int main(void) {
   long groups = env_long("GROUPS", 48), count = env_long("COUNT", 10000), chunk = env_long("CHUNK", 1024);
@@ -82,7 +60,7 @@ int main(void) {
   }
   const long total = count * chunk;
   long done = 0;
-  double t0 = now();
+  double t0 = now_sec();
   for (long g = 0; g < groups; g++) {
     struct um_sqe *s = sqe();
     um_prep_rw(s, UM_OP_WRITE, fds[g][1], wbuf, chunk, (uint64_t)-1);
@@ -139,7 +117,7 @@ int main(void) {
       }
     }
   }
-  double secs = now() - t0;
+  double secs = now_sec() - t0;
   for (long g = 0; g < groups; g++) {
     if (got[g] != total || written[g] != count) {
       fprintf(stderr, "group %ld: got %ld of %ld\n", g, got[g], total);

@@ -21,36 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "um.h"
+#include "bench_common.h"
 
 #define HARDLINK (1U << 3)
 
-static long env_long(const char *name, long dflt) {
-  const char *v = getenv(name);
-  return v && *v ? atol(v) : dflt;
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static struct um_ring ring;
 
-static struct um_sqe *sqe(void) {
-  struct um_sqe *s = um_ring_get_sqe(&ring);
-  if (!s) {
-    um_ring_submit(&ring);
-    s = um_ring_get_sqe(&ring);
-  }
-  if (!s) {
-    fprintf(stderr, "no SQE\n");
-    exit(1);
-  }
-  memset(s, 0, sizeof(*s));
-  return s;
-}
+static struct um_sqe *sqe(void) { return get_sqe(&ring); }
 
 /* user_data: slot index * 8 + step */
 enum { OPEN, STATX, READ, PROBE, CLOSE };
@@ -200,10 +177,10 @@ int main(int argc, char **argv) {
   /* One untimed run first (the heap's free lists warm up, as node's do);
    * then the median of RUNS. Buffers are freed after each run. */
   for (long r = -1; r < runs; r++) {
-    double t0 = now();
+    double t0 = now_sec();
     bytes = run_once(conc);
     if (bytes < 0) return 1;
-    if (r >= 0) secs[r] = now() - t0;
+    if (r >= 0) secs[r] = now_sec() - t0;
     for (long i = 0; i < nfiles; i++) free(kept[i]);
   }
   for (long i = 1; i < runs; i++)
