@@ -187,6 +187,10 @@ export class Core implements Scheduler {
   totalSwitches = 0;
   totalWaits = 0;
   transient = 0;
+  /** Cancels that lost the race to their op's successful completion. */
+  cancelRaces = 0;
+  /** True while close() cancels and drains: cancelled ops then always reject. */
+  #closing = false;
 
   onUnhandledFiberError: (error: unknown, fiber: Fiber) => void = defaultUnhandled;
 
@@ -562,13 +566,21 @@ export class Core implements Scheduler {
     }
     const resolve = op.resolve!;
     const reject = op.reject!;
-    if (cancelError !== NONE) {
-      if (res >= 0 && kind.createsFd) native.closeSync(res);
-      this.#release(op);
-      reject(cancelError);
-      return;
-    }
     if (res === -ETIME && kind.opcode === OPCODES.TIMEOUT) res = 0;
+    if (cancelError !== NONE) {
+      if (res < 0 || this.#closing) {
+        if (res >= 0 && kind.createsFd) native.closeSync(res);
+        this.#release(op);
+        reject(cancelError);
+        return;
+      }
+      // The kernel finished the op before the cancel took effect: what it
+      // delivered (bytes read or written, an fd, a child's status) is the
+      // op's result, and the cancellation is not lost either: it is raised
+      // at the fiber's next op (docs/ARCHITECTURE.md, "Completion wins").
+      this.cancelRaces++;
+      if (op.scope !== null) rearm(op.scope, cancelError);
+    }
     if (res < 0) {
       this.#release(op);
       reject(new UMError(res, kind.syscall));
@@ -725,6 +737,7 @@ export class Core implements Scheduler {
 
   close(): void {
     if (this.closed) return;
+    this.#closing = true;
     const err = new MachineClosedError();
     // Every pending op is cancelled and its final CQE awaited here, so that
     // no buffer is released while the kernel may still write it.
@@ -797,6 +810,7 @@ export class Core implements Scheduler {
       opsRunqueue: this.runq.length,
       opsFree: this.#free.length,
       opsTransient: this.transient,
+      cancelsRaced: this.cancelRaces,
       bufferPoolBytes: (this.#pool?.bytes ?? 0) + (this.#bundlePool?.bytes ?? 0),
       bufferPoolBuffers: (this.#pool?.buffers ?? 0) + (this.#bundlePool?.buffers ?? 0),
       bufferPoolFree: (this.#pool?.free ?? 0) + (this.#bundlePool?.free ?? 0),
@@ -838,6 +852,36 @@ export interface Metrics {
   opsFree: number;
   /** Internal ops (cancels) in flight. */
   opsTransient: number;
+  /**
+   * Cancels (timeout, terminate, abort, schedule) that came too late: the
+   * kernel completed the op first, and its result was returned.
+   */
+  cancelsRaced: number;
+}
+
+/**
+ * For ops that loop until everything is transferred (writev, sendv,
+ * sendBundle): `e` interrupted the loop after `done` bytes had gone out. If
+ * `e` is a cancellation (not the kernel's UMError) and some bytes were
+ * transferred, the caller returns the short count instead of throwing, like
+ * write(2) interrupted by a signal, and the cancellation is raised at the
+ * next op. Returns true when the caller should return `done`.
+ */
+export function shortOnCancel(scope: Scope | undefined, e: unknown, done: number): boolean {
+  if (done === 0 || scope === undefined || e instanceof UMError) return false;
+  rearm(scope, e);
+  return true;
+}
+
+/**
+ * A cancel that lost to its op's completion: make sure `error` still reaches
+ * the task. A cancelled scope raises it at every later op anyway; a one-shot
+ * error (schedule(fiber, error)) is kept for the task's next wait.
+ */
+function rearm(scope: Scope, error: unknown): void {
+  for (let s: Scope | null = scope; s !== null; s = s.parent) if (s.cancelled && s.error === error) return;
+  const task = scope.task;
+  if (task.raise === NONE) task.raise = error;
 }
 
 function defaultUnhandled(error: unknown, fiber: Fiber): void {

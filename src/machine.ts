@@ -5,7 +5,7 @@
  * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
  */
 import { AsyncOp } from './async-op.js';
-import { als, Core, fillIovecs, type Metrics } from './core.js';
+import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
 import { KERNEL_VERSION, mapVoid, noop, requireOp, setU64 } from './prep.js';
 import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
@@ -794,6 +794,9 @@ export class UringMachine {
     let written = 0;
     while (written < total) {
       const count = fillIovecs(iov, list, written, 1024);
+      // Cancelled after a short write: report what was written (the cancel
+      // is raised at the next op), so that a retry does not duplicate it.
+      if (written > 0 && als.getStore()?.interrupted === true) return written;
       const scope = core.enterScope();
       const op = core.acquire(OP_KINDS.writev, scope);
       const t = core.tmpl;
@@ -803,7 +806,13 @@ export class UringMachine {
       t[6] = count;
       op.pin0 = iov;
       op.pin1 = list;
-      const n: number = await core.promise(op, iov);
+      let n: number;
+      try {
+        n = await core.promise(op, iov);
+      } catch (e) {
+        if (shortOnCancel(scope, e, written)) return written;
+        throw e;
+      }
       if (n === 0) throw new UMError(-5, 'writev'); // EIO: no progress
       written += n;
     }

@@ -21,7 +21,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
-import { addressOf, fillIovecs, type Core } from './core.js';
+import { addressOf, als, fillIovecs, shortOnCancel, type Core } from './core.js';
 import { begin, KERNEL_VERSION, mapVoid, noop, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
@@ -422,6 +422,9 @@ export async function sendv(core: Core, fd: number, bufs: unknown): Promise<numb
   while (sent < total) {
     const count = fillIovecs(iov, list, sent, IOV_MAX);
     putU64(msg, L.msg_iovlen!, count);
+    // Cancelled after a short send: report it (see shortOnCancel).
+    if (sent > 0 && als.getStore()?.interrupted === true) return sent;
+    const scope = als.getStore();
     const op = begin(core, OP_KINDS.sendmsg);
     const t = core.tmpl;
     t[0] = OPCODES.SENDMSG;
@@ -431,7 +434,13 @@ export async function sendv(core: Core, fd: number, bufs: unknown): Promise<numb
     op.pin0 = msg;
     op.pin1 = iov;
     op.pin2 = list;
-    const n: number = await core.promise(op, msg);
+    let n: number;
+    try {
+      n = await core.promise(op, msg);
+    } catch (e) {
+      if (shortOnCancel(scope, e, sent)) return sent;
+      throw e;
+    }
     if (n === 0) throw new UMError(-EIO, 'sendmsg'); // no progress
     sent += n;
   }

@@ -55,6 +55,13 @@ export class Scope {
     return NONE;
   }
 
+  /** True if code in this scope would be interrupted by its next op (nothing is consumed). */
+  get interrupted(): boolean {
+    if (this.task.raise !== NONE) return true;
+    for (let s: Scope | null = this; s !== null; s = s.parent) if (s.cancelled) return true;
+    return false;
+  }
+
   /** True if `inner` is this scope or nested inside it. */
   contains(inner: Scope | null): boolean {
     for (let s = inner; s !== null; s = s.parent) if (s === this) return true;

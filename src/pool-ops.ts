@@ -14,7 +14,7 @@
  * poll32_events (word 7).
  * @internal
  */
-import { addressOf, type Core } from './core.js';
+import { addressOf, als, shortOnCancel, type Core } from './core.js';
 import { requireOp } from './prep.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
 import { UMError } from './errors.js';
@@ -490,6 +490,8 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
   let idx = 0;
   let skip = 0;
   while (idx < parts.length) {
+    // Cancelled after a short send: report it (see shortOnCancel).
+    if (total > 0 && als.getStore()?.interrupted === true) return total;
     const scope = core.enterScope();
     const ring = takeSendRing(core);
     // Fill the ring with what is left (up to its size), from byte `skip` of parts[idx].
@@ -530,6 +532,7 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
       n = (await core.promise(op)) as number;
     } catch (e) {
       core.ring.bufRingFree(ring.bgid);
+      if (shortOnCancel(scope, e, total)) return total;
       throw e;
     }
     if (n === batch) sendRings.get(core)?.free.push(ring);

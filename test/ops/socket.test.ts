@@ -514,30 +514,52 @@ test('a connect pending on a full backlog is cancelled by m.timeout; tcpConnect 
   assertNoPendingOps(m);
 });
 
-test('an accept cancelled after it took a connection closes the new fd (the op kind creates fds)', async () => {
+test('an accept that took a connection before its cancel took effect returns the fd (completion wins)', async () => {
   const m = createMachine();
   const lfd = await m.tcpListen('127.0.0.1', 0);
   const c = await m.tcpConnect('127.0.0.1', localPort(lfd)); // waiting in the backlog now
-  const fds = openFds();
+  const raced = m.metrics().cancelsRaced;
   // The accept SQE and its cancel go to the kernel in one io_uring_enter:
-  // the accept completes at once (a connection is waiting), the cancel finds
-  // nothing, and the accept's CQE carries an fd nobody will ever see.
+  // the accept completes at once (a connection is waiting) and the cancel
+  // finds nothing. The fd is the call's result, the abort reason is raised
+  // at the next op of the scope.
   const ac = new AbortController();
   const stop = new Error('stop');
-  await assert.rejects(
-    m.cancellable(ac.signal, () => {
-      const p = m.accept(lfd);
-      ac.abort(stop);
-      return p;
-    }),
-    (e: unknown) => e === stop,
-  );
-  assert.equal(openFds(), fds, 'the accepted fd was closed');
-  // The connection was accepted, then closed by the machine: the client sees EOF.
-  assert.equal(await m.recv(c, Buffer.alloc(8)), 0);
+  let next: unknown;
+  const fd = await m.cancellable(ac.signal, async () => {
+    const p = m.accept(lfd);
+    ac.abort(stop);
+    const a = await p;
+    next = await m.sleep(1e6).catch((e: unknown) => e);
+    return a;
+  });
+  assert.ok(fd >= 0);
+  assert.equal(next, stop, 'the abort is raised at the next op');
+  assert.equal(m.metrics().cancelsRaced, raced + 1);
+  // The connection works.
+  await m.send(fd, 'hi');
+  const b = Buffer.alloc(8);
+  assert.equal(await m.recv(c, b), 2);
+  await m.close(fd);
   await m.close(c);
   await m.close(lfd);
   assertNoPendingOps(m);
+});
+
+test('an accept completing while m.close() cancels it: the new fd is closed', async () => {
+  const m = createMachine();
+  const lfd = await m.tcpListen('127.0.0.1', 0);
+  const c = await m.tcpConnect('127.0.0.1', localPort(lfd)); // waiting in the backlog now
+  const p = m.accept(lfd);
+  m.close(); // the accept SQE and the cancel-all go in together; the accept completes first
+  await assert.rejects(p, { code: 'ERR_UM_CLOSED' });
+  // The connection was accepted, then closed by the machine: the client sees
+  // EOF (a leaked fd would keep it waiting: the bound only ends the test).
+  const m2 = createMachine();
+  assert.equal(await m2.timeout(10_000, () => m2.recv(c, Buffer.alloc(8))), 0);
+  await m2.close(c);
+  await m2.close(lfd);
+  assertNoPendingOps(m2);
 });
 
 // ---- Errors ----------------------------------------------------------------------------
