@@ -39,6 +39,8 @@ import { Stream, validateStreamOptions, type StreamOptions } from './stream.js';
 import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
+import * as writeQueue from './write-queue.js';
+import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- end (issue 5) ----
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
@@ -264,11 +266,15 @@ export class UringMachine {
   close(fd: number): Promise<void>;
   close(fd?: number): void | Promise<void> {
     if (arguments.length === 0) {
+      writeQueue.closeWrites(this.#core);
       this.#core.close();
       return;
     }
     try {
       validateFd(fd);
+      // writeAsync data still queued for fd goes out first.
+      const later = writeQueue.closeAfterWritesAwait(this.#core, fd, () => this.close(fd));
+      if (later !== null) return later;
       // Never cancelled, and runs in a cancelled scope too: closing is what
       // a terminated or timed-out fiber's finally block must still be able
       // to do (the op cannot block, so there is nothing to interrupt).
@@ -286,6 +292,7 @@ export class UringMachine {
 
   /** Same as `close()`. */
   [Symbol.dispose](): void {
+    writeQueue.closeWrites(this.#core);
     this.#core.close();
   }
 
@@ -815,17 +822,38 @@ export class UringMachine {
    * it. Errors are not reported; use write() where they matter.
    */
   writeAsync(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): void {
-    const op = this.#prepWrite(fd, data, len, fileOffset, false);
-    if (op === null) return;
-    op.resolve = noop;
-    op.reject = noop;
-    this.#core.submit(op, op.pin0 as Uint8Array);
+    validateFd(fd);
+    const bytes = toBytes(data);
+    let n = bytes.length;
+    if (len !== undefined) {
+      validateInteger(len, 'len', 0, bytes.length);
+      n = len;
+    }
+    validateInteger(fileOffset, 'fileOffset', -1);
+    if (this.#core.closed) throw new MachineClosedError();
+    if (n === 0) return;
+    writeQueue.writeAsync(this.#core, fd, n === bytes.length ? bytes : bytes.subarray(0, n), fileOffset);
   }
 
-  /** Fire-and-forget close(fd). */
+  /**
+   * Called when a writeAsync() failed, with the error, the fd and the bytes
+   * dropped (the failed chunk's unwritten rest and every chunk queued behind
+   * it for that fd). Default: print to stderr.
+   */
+  get onWriteAsyncError(): WriteAsyncErrorHandler {
+    return writeQueue.writeQueues(this.#core).onError;
+  }
+  set onWriteAsyncError(fn: WriteAsyncErrorHandler) {
+    validateFunction(fn, 'onWriteAsyncError');
+    writeQueue.writeQueues(this.#core).onError = fn;
+  }
+
+  /** Fire-and-forget close(fd); after the fd's queued writeAsync data, if any. */
   closeAsync(fd: number): void {
     validateFd(fd);
     const core = this.#core;
+    if (core.closed) throw new MachineClosedError();
+    if (writeQueue.closeAfterWrites(core, fd, () => this.closeAsync(fd))) return;
     poolOps.dropLeftovers(core, fd);
     const op = core.acquire(OP_KINDS.close, undefined);
     const t = core.tmpl;
