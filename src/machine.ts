@@ -6,7 +6,7 @@
  */
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, type Metrics } from './core.js';
-import { KERNEL_VERSION, mapVoid, noop, requireOp, setU64 } from './prep.js';
+import { KERNEL_VERSION, mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
 import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
@@ -734,8 +734,8 @@ export class UringMachine {
       t[0] = OPCODES.READ;
       t[1] = fd;
       setU64(t, 2, fileOffset);
-      t[4] = off;
-      t[6] = len;
+      setU64(t, 4, off); // byte offset into buf (the core adds its address)
+      t[6] = rwLength(len);
       op.pin0 = buf;
       return core.promise(op, buf);
     } catch (e) {
@@ -779,7 +779,7 @@ export class UringMachine {
     t[0] = OPCODES.WRITE;
     t[1] = fd;
     setU64(t, 2, fileOffset);
-    t[6] = n;
+    t[6] = rwLength(n);
     op.pin0 = bytes;
     return op;
   }

@@ -34,15 +34,13 @@
 import { type Core, fillIovecs } from './core.js';
 import { MachineClosedError, UMError } from './errors.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
-import { setU64 } from './prep.js';
+import { rwLength, setU64 } from './prep.js';
 
 /** Called when a fire-and-forget write failed: its bytes and those queued behind it were dropped. */
 export type WriteAsyncErrorHandler = (error: unknown, fd: number, droppedBytes: number) => void;
 
 /** UIO_MAXIOV: the most iovecs one writev takes. */
 const IOV_MAX = 1024;
-/** MAX_RW_COUNT (INT_MAX & PAGE_MASK): the most bytes one read/write moves. */
-export const MAX_RW_COUNT = 0x7ffff000;
 /** Bounds of the adaptive batch size (bytes). */
 const MIN_CAP = 16 * 1024;
 const MAX_CAP = 4 * 1024 * 1024;
@@ -237,8 +235,8 @@ class FdWrites {
       t[0] = OPCODES.WRITE;
       t[1] = this.fd;
       setU64(t, 2, off0 < 0 ? -1 : off0 + skip);
-      t[4] = skip;
-      t[6] = Math.min(first.length - skip, MAX_RW_COUNT);
+      setU64(t, 4, skip);
+      t[6] = rwLength(first.length - skip);
       op.pin0 = first;
       op.resolve = this.onWritten;
       op.reject = this.onFailed;
