@@ -18,6 +18,7 @@ import {
   encodePath,
   rangeError,
   toBytes,
+  toBytesList,
   validateBuffer,
   validateFd,
   validateFunction,
@@ -27,7 +28,7 @@ import {
 } from './validate.js';
 // ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
-import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { checkCases, select as selectCases, type SelectCase, type SelectResult } from './select.js';
 import { Mutex, Queue, synchronize as syncMutex, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
@@ -790,9 +791,8 @@ export class UringMachine {
    */
   async writev(fd: number, bufs: (Uint8Array | string)[], fileOffset = -1): Promise<number> {
     validateFd(fd);
-    if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an Array of Buffer, Uint8Array or string', bufs);
+    const list = toBytesList(bufs);
     validateInteger(fileOffset, 'fileOffset', -1);
-    const list = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
     let total = 0;
     for (const b of list) total += b.length;
     if (total === 0) return 0;
@@ -1355,10 +1355,14 @@ export class UringMachine {
   }
 
   #selectCases(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+      return Promise.reject(argTypeError('opts', 'an object ({ timeout })', opts));
+    }
     const ms = opts?.timeout;
     if (ms === undefined) return selectCases(this.#core, cases);
     try {
       validateMs(ms, 'opts.timeout');
+      checkCases(cases); // before the timer is armed
     } catch (e) {
       return Promise.reject(e);
     }

@@ -27,7 +27,7 @@ import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
-import { argTypeError, rangeError, toBytes, validateBuffer, validateFd, validateInt32, validateInteger } from './validate.js';
+import { argTypeError, rangeError, toBytes, toBytesList, validateBuffer, validateFd, validateInt32, validateInteger } from './validate.js';
 
 const L = native.layout;
 const C = native.constants;
@@ -412,8 +412,7 @@ export async function sendto(core: Core, fd: number, data: unknown, host: unknow
  */
 export async function sendv(core: Core, fd: number, bufs: unknown): Promise<number> {
   validateFd(fd);
-  if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an Array of Buffer, Uint8Array or string', bufs);
-  const list = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
+  const list = toBytesList(bufs);
   let total = 0;
   for (const b of list) total += b.length;
   if (total === 0) return 0;

@@ -22,7 +22,7 @@ import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
-import { argTypeError, toBytes, validateFd, validateInt32 } from './validate.js';
+import { argTypeError, toBytesList, validateFd, validateInt32 } from './validate.js';
 
 const SQE_BUFFER_SELECT = 1 << 5;
 const RECV_MULTISHOT = 1 << 1;
@@ -542,8 +542,7 @@ function takeSendRing(core: Core): SendRing {
  */
 export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise<number> {
   validateFd(fd);
-  if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an array of Uint8Array or string', bufs);
-  const parts: Uint8Array[] = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
+  const parts = toBytesList(bufs);
   requireOp(core, OP_KINDS.sendBundle, 'bundled send/recv need');
   let total = 0;
   let idx = 0;
