@@ -31,9 +31,10 @@
  * is in flight at a time.
  * @internal
  */
-import { type Core, fillIovecs } from './core.js';
+import { als, type Core, fillIovecs } from './core.js';
 import { MachineClosedError, UMError } from './errors.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
+import { NONE, type Op } from './op.js';
 import { rwLength, setU64 } from './prep.js';
 
 /** Called when a fire-and-forget write failed: its bytes and those queued behind it were dropped. */
@@ -96,6 +97,8 @@ class FdWrites {
   skip = 0;
   /** An op (write, writev or the EAGAIN poll) is in flight, or a retry is scheduled. */
   busy = false;
+  /** The op in flight, if any (cancelled by abort()). */
+  #op: Op | null = null;
   /** Closes waiting for the queue to drain (m.close(fd) / closeAsync). */
   closers: (() => void)[] | null = null;
   #iov: Int32Array | null = null;
@@ -114,6 +117,7 @@ class FdWrites {
 
   readonly onWritten = (n: unknown): void => {
     this.busy = false;
+    this.#op = null;
     const res = n as number;
     if (res === 0) {
       // No progress on a non-empty write: do not spin on it.
@@ -133,11 +137,24 @@ class FdWrites {
       this.head++;
     }
     this.skip = left;
+    if (this.#abortError !== NONE) {
+      const e = this.#abortError;
+      this.#abortError = NONE;
+      this.fail(e);
+      return;
+    }
     this.next();
   };
 
   readonly onFailed = (e: unknown): void => {
     this.busy = false;
+    this.#op = null;
+    if (this.#abortError !== NONE) {
+      e = this.#abortError;
+      this.#abortError = NONE;
+      this.fail(e);
+      return;
+    }
     if (e instanceof UMError && e.errno === EAGAIN && !this.#wq.closed && !this.#wq.core.closed) {
       // A non-blocking fd that is full: wait until it is writable, then go on.
       try {
@@ -152,6 +169,13 @@ class FdWrites {
 
   readonly onWritable = (): void => {
     this.busy = false;
+    this.#op = null;
+    if (this.#abortError !== NONE) {
+      const e = this.#abortError;
+      this.#abortError = NONE;
+      this.fail(e);
+      return;
+    }
     this.next();
   };
 
@@ -190,9 +214,28 @@ class FdWrites {
     if (closers !== null) {
       this.closers = null;
       this.#wq.fds.delete(this.fd);
-      for (const c of closers) c();
+      for (const c of closers) {
+        try {
+          c();
+        } catch {
+          // closeAsync after m.close(): nothing left to close it with
+        }
+      }
     }
   }
+
+  /**
+   * Give up on what is queued (a close from a cancelled scope): the op in
+   * flight is cancelled, and once its final CQE is in, everything left is
+   * dropped and reported with `error`, then the closes run.
+   */
+  abort(error: unknown): void {
+    if (this.#op !== null) {
+      this.#wq.core.cancelOp(this.#op, error);
+      this.#abortError = error;
+    } else if (this.head < this.chunks.length) this.fail(error);
+  }
+  #abortError: unknown = NONE;
 
   /** Drop everything queued and report `error`. */
   fail(error: unknown): void {
@@ -247,6 +290,7 @@ class FdWrites {
         this.busy = false;
         throw e;
       }
+      this.#op = op;
       return;
     }
     const batch = chunks.slice(h, h + count);
@@ -269,6 +313,7 @@ class FdWrites {
       this.busy = false;
       throw e;
     }
+    this.#op = op;
     // The iovec array is in the kernel's hands until the final CQE: a later
     // batch of this fd reuses it only after onWritten/onFailed.
   }
@@ -289,6 +334,7 @@ class FdWrites {
       this.busy = false;
       throw e;
     }
+    this.#op = op;
   }
 }
 
@@ -328,7 +374,17 @@ export function closeAfterWrites(core: Core, fd: number, close: () => void): boo
     return false;
   }
   (q.closers ??= []).push(close);
+  // A terminated or timed-out fiber closing its fd in `finally` must not
+  // wait for a peer that may never read: drop the data instead.
+  const cancelled = scopeError();
+  if (cancelled !== NONE) q.abort(cancelled);
   return true;
+}
+
+/** The error of the current scope if it (or a parent) was cancelled, else NONE. */
+function scopeError(): unknown {
+  for (let s = als.getStore() ?? null; s !== null; s = s.parent) if (s.cancelled) return s.error;
+  return NONE;
 }
 
 /** closeAfterWrites for m.close(fd): null if nothing is queued, else a promise of `close()`'s result once it ran. */

@@ -179,3 +179,33 @@ test('m.close() with writeAsync data queued reports it as dropped (MachineClosed
   await m2.close(w);
   assertNoPendingOps(m2);
 });
+
+test('close(fd) in a terminated fiber drops queued writeAsync data instead of waiting for a reader', async () => {
+  const m = createMachine();
+  const [r, w] = UM.pipe();
+  const reports: [unknown, number][] = [];
+  m.onWriteAsyncError = (e, _fd, dropped) => reports.push([e, dropped]);
+  let closed = false;
+  const f = m.spin(async () => {
+    try {
+      m.writeAsync(w, Buffer.alloc(256 * 1024)); // nobody reads: 64 KiB fit, the rest waits
+      m.writeAsync(w, 'more');
+      await m.sleep(Infinity);
+    } finally {
+      await m.close(w);
+      closed = true;
+    }
+  });
+  await m.sleep(5);
+  m.terminate(f);
+  await m.join(f);
+  assert.ok(closed);
+  assert.equal(reports.length, 1);
+  assert.equal((reports[0]![0] as { code: string }).code, 'UM_TERMINATE');
+  assert.ok(reports[0]![1] > 4, `dropped ${reports[0]![1]}`);
+  // The data that made it into the pipe is there, then EOF.
+  const got = await readAll(m, r);
+  assert.equal(got.length + reports[0]![1], 256 * 1024 + 4);
+  await m.close(r);
+  assertNoPendingOps(m);
+});
