@@ -137,6 +137,13 @@ class FdWrites {
       this.head++;
     }
     this.skip = left;
+    // A writer that never lets the queue drain: drop the written entries
+    // now and then instead of only when it is empty.
+    if (this.head >= 4096 && this.head * 2 >= chunks.length) {
+      chunks.splice(0, this.head);
+      this.offsets.splice(0, this.head);
+      this.head = 0;
+    }
     if (this.#abortError !== NONE) {
       const e = this.#abortError;
       this.#abortError = NONE;
