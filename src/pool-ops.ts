@@ -15,7 +15,7 @@
  * @internal
  */
 import { addressOf, type Core } from './core.js';
-import { requireOp } from './prep.js';
+import { requireOp, rwLength } from './prep.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
 import { UMError } from './errors.js';
 import { MultishotIterator } from './multishot.js';
@@ -557,7 +557,11 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
     let off = skip;
     while (i < parts.length && pinned.length < ring.entries) {
       const p = parts[i]!;
-      const len = p.length - off;
+      // A ring entry's len is a u32: a part of 4 GiB or more would wrap.
+      // Place at most MAX_RW_COUNT of it and end the batch there; the rest
+      // goes in the next one.
+      const whole = p.length - off;
+      const len = rwLength(whole);
       if (len > 0) {
         const view = off === 0 ? p : p.subarray(off);
         const addr = addressOf(view);
@@ -569,6 +573,7 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
         ring.tail = (ring.tail + 1) & 0xffff;
         pinned.push(view);
         batch += len;
+        if (len < whole) break;
       }
       i++;
       off = 0;

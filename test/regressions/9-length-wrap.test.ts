@@ -86,3 +86,25 @@ test('splice and tee take lengths of 4 GiB and more (they resolve the bytes move
   for (const fd of [r1, w1, r2, w2, r3, w3]) await m.close(fd);
   assertNoPendingOps(m);
 });
+
+test('sendBundle: a part of 4 GiB is sent (a ring entry len is a u32 too), not cut to nothing', async (t) => {
+  if (UM.kernelVersion() < 610) return t.skip('bundles need Linux >= 6.10');
+  const m = createMachine();
+  const big = Buffer.allocUnsafe(GiB4);
+  big.fill(0x79, 0, 16);
+  const [a, b] = UM.socketpair(C.AF_UNIX!, C.SOCK_STREAM!, 0);
+  const sender = m.spin(() => m.sendBundle(a, ['head', big]));
+  const got = Buffer.alloc(20);
+  let n = 0;
+  while (n < 20) {
+    const k = await m.recv(b, got.subarray(n));
+    assert.ok(k > 0, 'EOF before the bytes of the big part');
+    n += k;
+  }
+  assert.equal(got.toString(), 'head' + 'y'.repeat(16));
+  // Nobody reads the other 4 GiB: the peer goes away and the send fails.
+  await m.close(b);
+  await assert.rejects(m.join(sender), (e: unknown) => ['EPIPE', 'ECONNRESET'].includes((e as { code: string }).code));
+  await m.close(a);
+  assertNoPendingOps(m);
+});
