@@ -752,7 +752,7 @@ export class UringMachine {
    */
   write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
     try {
-      const op = this.#prepWrite(fd, data, len, fileOffset, true);
+      const op = this.#prepWrite(fd, data, len, fileOffset);
       return op === null ? Promise.resolve(0) : this.#core.promise(op, op.pin0 as Uint8Array);
     } catch (e) {
       return Promise.reject(e);
@@ -760,11 +760,10 @@ export class UringMachine {
   }
 
   /**
-   * Validate a write and fill its SQE template; the op is owned by the
-   * current scope when `cancellable`. Returns null for zero bytes (nothing
-   * to submit).
+   * Validate a write and fill its SQE template (the op is owned by the
+   * current scope). Returns null for zero bytes (nothing to submit).
    */
-  #prepWrite(fd: number, data: Uint8Array | string, len: number | undefined, fileOffset: number, cancellable: boolean): Op | null {
+  #prepWrite(fd: number, data: Uint8Array | string, len: number | undefined, fileOffset: number): Op | null {
     validateFd(fd);
     const bytes = toBytes(data);
     let n = bytes.length;
@@ -775,7 +774,7 @@ export class UringMachine {
     validateInteger(fileOffset, 'fileOffset', -1);
     if (n === 0) return null;
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.write, cancellable ? core.enterScope() : undefined);
+    const op = core.acquire(OP_KINDS.write, core.enterScope());
     const t = core.tmpl;
     t[0] = OPCODES.WRITE;
     t[1] = fd;
@@ -818,8 +817,17 @@ export class UringMachine {
   }
 
   /**
-   * Fire-and-forget write: `data` stays pinned until the kernel is done with
-   * it. Errors are not reported; use write() where they matter.
+   * Fire-and-forget write of `data` (its first `len` bytes) at `fileOffset`
+   * (-1: the current position). Chunks to one fd are written whole and in
+   * call order: while a write is in flight later chunks queue, and go out
+   * merged in one IORING_OP_WRITEV (io_uring_prep_writev(3)); short writes
+   * are resumed, EAGAIN waits for POLLOUT. `data` stays pinned until
+   * written. A failure drops the fd's queue and is reported to
+   * `onWriteAsyncError`; `close(fd)` waits for the queue (logic in
+   * src/write-queue.ts).
+   * @example
+   * for (const line of lines) m.writeAsync(fd, line);
+   * await m.close(fd); // after every line was written
    */
   writeAsync(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): void {
     validateFd(fd);
