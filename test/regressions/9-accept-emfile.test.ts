@@ -112,6 +112,19 @@ for (const mode of ['each', 'queue']) {
   });
 }
 
+test('acceptEach terminated while it backs off after EMFILE ends with no op left behind', async () => {
+  const c = run(`"${process.execPath}" "${FIXTURES}emfile-accept.mjs" terminate`);
+  try {
+    const port = Number((await c.line(/exhausted (\d+)/))[1]);
+    const s = await open(port);
+    assert.equal((await c.line(/terminated (\d+)/))[1], '0');
+    assert.equal(await c.exited, 0);
+    s.destroy();
+  } finally {
+    await stop(c);
+  }
+});
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
