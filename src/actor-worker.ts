@@ -10,9 +10,10 @@
 import v8 from 'node:v8';
 import { workerData } from 'node:worker_threads';
 
-import { errorInfo, type ActorTarget, type ErrorInfo, type WorkerReply, type WorkerRequest } from './actor.js';
+import { errorInfo, noHandler, type ActorTarget, type ErrorInfo, type WorkerReply, type WorkerRequest } from './actor.js';
 import { UringMachine } from './machine.js';
 import { SharedQueue } from './shared.js';
+import { invalidArgValue } from './validate.js';
 
 interface Data {
   inbox: { sab: SharedArrayBuffer; off: number };
@@ -45,7 +46,7 @@ async function run(): Promise<void> {
     const mod = (await import(d.moduleUrl)) as Record<string, unknown>;
     const t = mod[d.exportName];
     if (t === null || typeof t !== 'object') {
-      throw new TypeError(`Export "${d.exportName}" of ${d.moduleUrl} is not an actor target object`);
+      throw invalidArgValue('exportName', `names an export of ${d.moduleUrl} that is not an actor target object`, d.exportName);
     }
     target = t as ActorTarget;
     if (typeof target.setup === 'function') await target.setup(...(v8.deserialize(d.setupArgs) as unknown[]));
@@ -58,7 +59,7 @@ async function run(): Promise<void> {
     if ('stop' in msg) break;
     try {
       const fn = target[msg.name];
-      if (typeof fn !== 'function') throw new TypeError(`The actor has no handler "${msg.name}"`);
+      if (typeof fn !== 'function') throw noHandler(msg.name);
       const value = await fn.apply(target, msg.args);
       if (msg.id !== 0) await reply({ id: msg.id, ok: true, value });
     } catch (e) {

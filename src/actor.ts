@@ -49,6 +49,13 @@ function stoppedError(): Error {
   return e;
 }
 
+/** A message whose name the target has no method for (code ERR_ACTOR_NO_HANDLER). @internal */
+export function noHandler(name: string): Error {
+  const e = new TypeError(`The actor has no handler "${name}"`) as TypeError & { code: string };
+  e.code = 'ERR_ACTOR_NO_HANDLER';
+  return e;
+}
+
 function validateName(name: unknown): asserts name is string {
   if (typeof name !== 'string') {
     const e = new TypeError(`The "name" argument must be of type string. Received ${typeof name}`) as Error & {
@@ -122,7 +129,7 @@ export function spinActor(m: UringMachine, target: ActorTarget, setupArgs: unkno
         let r: Reply;
         try {
           const fn = target[msg.name];
-          if (typeof fn !== 'function') throw new TypeError(`The actor has no handler "${msg.name}"`);
+          if (typeof fn !== 'function') throw noHandler(msg.name);
           r = { ok: true, value: await fn.apply(target, msg.args) };
         } catch (error) {
           // The actor itself was terminated mid-handler: the caller learns it stopped.
@@ -173,6 +180,12 @@ export interface ErrorInfo {
   code?: unknown;
 }
 
+function exitError(code: number): Error {
+  const e = new Error(`The actor worker exited with code ${code}`) as Error & { code: string };
+  e.code = 'ERR_ACTOR_WORKER_EXITED';
+  return e;
+}
+
 /** @internal */
 export function errorInfo(e: unknown): ErrorInfo {
   if (e instanceof Error) {
@@ -218,7 +231,7 @@ export function spinWorkerActor(m: UringMachine, moduleUrl: string, exportName: 
   // A worker that dies without saying so: tell the receiver.
   void exited.then((code) => {
     if (receiver.done) return;
-    const info = errorInfo(workerError ?? new Error(`The actor worker exited with code ${code}`));
+    const info = errorInfo(workerError ?? exitError(code));
     m.push(outbox, v8.serialize({ fatal: info } satisfies WorkerReply)).catch(() => undefined);
   });
 

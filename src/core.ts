@@ -101,8 +101,10 @@ export function fillIovecs(out: Int32Array, bufs: readonly Uint8Array[], skip: n
     const o = n << 2;
     out[o] = base % 4294967296 | 0;
     out[o + 1] = (base / 4294967296) | 0;
-    out[o + 2] = len | 0;
-    out[o + 3] = 0;
+    // iov_len is a u64: a chunk of 4 GiB or more must not wrap (the kernel
+    // caps the whole transfer at MAX_RW_COUNT and reports a short count).
+    out[o + 2] = len % 4294967296 | 0;
+    out[o + 3] = (len / 4294967296) | 0;
     n++;
   }
   return n;

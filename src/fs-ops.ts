@@ -12,7 +12,7 @@
  * @internal
  */
 import { addressOf, type Core } from './core.js';
-import { begin as beginOp, mapVoid, requireOp, setU64 } from './prep.js';
+import { begin as beginOp, mapVoid, requireOp, rwLength, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
@@ -255,7 +255,7 @@ function setxattrOp(core: Core, fd: number, path: Buffer | null, name: Buffer, v
   const t = core.tmpl;
   t[0] = kind.opcode;
   t[1] = path === null ? fd : 0;
-  t[6] = value.length;
+  t[6] = value.length; // <= U32_MAX (checked by the callers)
   t[7] = flags;
   op.pin0 = name;
   op.pin1 = value;
@@ -267,7 +267,7 @@ function setxattrOp(core: Core, fd: number, path: Buffer | null, name: Buffer, v
 export async function setxattr(core: Core, path: string | Uint8Array, name: string, value: Uint8Array | string, flags: number): Promise<void> {
   const p = encodePath(path);
   const nm = encodeName(name);
-  const v = toBytes(value, 'value');
+  const v = xattrValue(value);
   validateInt32(flags, 'flags');
   return withPaths(setxattrOp(core, 0, p, nm, v, flags), path);
 }
@@ -275,9 +275,16 @@ export async function setxattr(core: Core, path: string | Uint8Array, name: stri
 export async function fsetxattr(core: Core, fd: number, name: string, value: Uint8Array | string, flags: number): Promise<void> {
   validateFd(fd);
   const nm = encodeName(name);
-  const v = toBytes(value, 'value');
+  const v = xattrValue(value);
   validateInt32(flags, 'flags');
   return setxattrOp(core, fd, null, nm, v, flags);
+}
+
+/** An xattr value: SQE len is a u32, so a longer value would be set truncated (the kernel refuses > 64 KiB, E2BIG). */
+function xattrValue(value: unknown): Uint8Array {
+  const v = toBytes(value, 'value');
+  if (v.length > U32_MAX) throw rangeError('value.length', `<= ${U32_MAX}`, v.length);
+  return v;
 }
 
 function encodeName(name: unknown): Buffer {
@@ -358,7 +365,7 @@ export async function splice(core: Core, fdIn: number, offIn: number, fdOut: num
   validateInteger(offIn, 'offIn', -1);
   validateFd(fdOut, 'fdOut');
   validateInteger(offOut, 'offOut', -1);
-  validateInteger(len, 'len', 0, U32_MAX);
+  validateInteger(len, 'len', 0);
   validateInt32(flags, 'flags');
   const op = begin(core, OP_KINDS.splice);
   const t = core.tmpl;
@@ -366,7 +373,7 @@ export async function splice(core: Core, fdIn: number, offIn: number, fdOut: num
   t[1] = fdOut;
   setU64(t, 2, offOut);
   setU64(t, 4, offIn);
-  t[6] = len | 0;
+  t[6] = rwLength(len); // resolves the bytes moved: a longer len moves at most MAX_RW_COUNT
   t[7] = flags;
   t[11] = fdIn;
   return core.promise(op);
@@ -376,13 +383,13 @@ export async function splice(core: Core, fdIn: number, offIn: number, fdOut: num
 export async function tee(core: Core, fdIn: number, fdOut: number, len: number, flags: number): Promise<number> {
   validateFd(fdIn, 'fdIn');
   validateFd(fdOut, 'fdOut');
-  validateInteger(len, 'len', 0, U32_MAX);
+  validateInteger(len, 'len', 0);
   validateInt32(flags, 'flags');
   const op = begin(core, OP_KINDS.tee);
   const t = core.tmpl;
   t[0] = OPCODES.TEE;
   t[1] = fdOut;
-  t[6] = len | 0;
+  t[6] = rwLength(len);
   t[7] = flags;
   t[11] = fdIn;
   return core.promise(op);

@@ -6,7 +6,7 @@
  */
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
-import { KERNEL_VERSION, mapVoid, noop, requireOp, setU64 } from './prep.js';
+import { KERNEL_VERSION, mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
 import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
@@ -18,6 +18,7 @@ import {
   encodePath,
   rangeError,
   toBytes,
+  toBytesList,
   validateBuffer,
   validateFd,
   validateFunction,
@@ -27,7 +28,7 @@ import {
 } from './validate.js';
 // ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
-import { select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { checkCases, select as selectCases, type SelectCase, type SelectResult } from './select.js';
 import { Mutex, Queue, synchronize as syncMutex, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
@@ -39,6 +40,8 @@ import { Stream, validateStreamOptions, type StreamOptions } from './stream.js';
 import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
+import * as writeQueue from './write-queue.js';
+import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- end (issue 5) ----
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
@@ -264,11 +267,15 @@ export class UringMachine {
   close(fd: number): Promise<void>;
   close(fd?: number): void | Promise<void> {
     if (arguments.length === 0) {
+      writeQueue.closeWrites(this.#core);
       this.#core.close();
       return;
     }
     try {
       validateFd(fd);
+      // writeAsync data still queued for fd goes out first.
+      const later = writeQueue.closeAfterWritesAwait(this.#core, fd, () => this.close(fd));
+      if (later !== null) return later;
       // Never cancelled, and runs in a cancelled scope too: closing is what
       // a terminated or timed-out fiber's finally block must still be able
       // to do (the op cannot block, so there is nothing to interrupt).
@@ -286,6 +293,7 @@ export class UringMachine {
 
   /** Same as `close()`. */
   [Symbol.dispose](): void {
+    writeQueue.closeWrites(this.#core);
     this.#core.close();
   }
 
@@ -727,8 +735,8 @@ export class UringMachine {
       t[0] = OPCODES.READ;
       t[1] = fd;
       setU64(t, 2, fileOffset);
-      t[4] = off;
-      t[6] = len;
+      setU64(t, 4, off); // byte offset into buf (the core adds its address)
+      t[6] = rwLength(len);
       op.pin0 = buf;
       return core.promise(op, buf);
     } catch (e) {
@@ -744,7 +752,7 @@ export class UringMachine {
    */
   write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
     try {
-      const op = this.#prepWrite(fd, data, len, fileOffset, true);
+      const op = this.#prepWrite(fd, data, len, fileOffset);
       return op === null ? Promise.resolve(0) : this.#core.promise(op, op.pin0 as Uint8Array);
     } catch (e) {
       return Promise.reject(e);
@@ -752,11 +760,10 @@ export class UringMachine {
   }
 
   /**
-   * Validate a write and fill its SQE template; the op is owned by the
-   * current scope when `cancellable`. Returns null for zero bytes (nothing
-   * to submit).
+   * Validate a write and fill its SQE template (the op is owned by the
+   * current scope). Returns null for zero bytes (nothing to submit).
    */
-  #prepWrite(fd: number, data: Uint8Array | string, len: number | undefined, fileOffset: number, cancellable: boolean): Op | null {
+  #prepWrite(fd: number, data: Uint8Array | string, len: number | undefined, fileOffset: number): Op | null {
     validateFd(fd);
     const bytes = toBytes(data);
     let n = bytes.length;
@@ -767,12 +774,12 @@ export class UringMachine {
     validateInteger(fileOffset, 'fileOffset', -1);
     if (n === 0) return null;
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.write, cancellable ? core.enterScope() : undefined);
+    const op = core.acquire(OP_KINDS.write, core.enterScope());
     const t = core.tmpl;
     t[0] = OPCODES.WRITE;
     t[1] = fd;
     setU64(t, 2, fileOffset);
-    t[6] = n;
+    t[6] = rwLength(n);
     op.pin0 = bytes;
     return op;
   }
@@ -783,9 +790,8 @@ export class UringMachine {
    */
   async writev(fd: number, bufs: (Uint8Array | string)[], fileOffset = -1): Promise<number> {
     validateFd(fd);
-    if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an Array of Buffer, Uint8Array or string', bufs);
+    const list = toBytesList(bufs);
     validateInteger(fileOffset, 'fileOffset', -1);
-    const list = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
     let total = 0;
     for (const b of list) total += b.length;
     if (total === 0) return 0;
@@ -820,21 +826,51 @@ export class UringMachine {
   }
 
   /**
-   * Fire-and-forget write: `data` stays pinned until the kernel is done with
-   * it. Errors are not reported; use write() where they matter.
+   * Fire-and-forget write of `data` (its first `len` bytes) at `fileOffset`
+   * (-1: the current position). Chunks to one fd are written whole and in
+   * call order: while a write is in flight later chunks queue, and go out
+   * merged in one IORING_OP_WRITEV (io_uring_prep_writev(3)); short writes
+   * are resumed, EAGAIN waits for POLLOUT. `data` stays pinned until
+   * written. A failure drops the fd's queue and is reported to
+   * `onWriteAsyncError`; `close(fd)` waits for the queue (logic in
+   * src/write-queue.ts).
+   * @example
+   * for (const line of lines) m.writeAsync(fd, line);
+   * await m.close(fd); // after every line was written
    */
   writeAsync(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): void {
-    const op = this.#prepWrite(fd, data, len, fileOffset, false);
-    if (op === null) return;
-    op.resolve = noop;
-    op.reject = noop;
-    this.#core.submit(op, op.pin0 as Uint8Array);
+    validateFd(fd);
+    const bytes = toBytes(data);
+    let n = bytes.length;
+    if (len !== undefined) {
+      validateInteger(len, 'len', 0, bytes.length);
+      n = len;
+    }
+    validateInteger(fileOffset, 'fileOffset', -1);
+    if (this.#core.closed) throw new MachineClosedError();
+    if (n === 0) return;
+    writeQueue.writeAsync(this.#core, fd, n === bytes.length ? bytes : bytes.subarray(0, n), fileOffset);
   }
 
-  /** Fire-and-forget close(fd). */
+  /**
+   * Called when a writeAsync() failed, with the error, the fd and the bytes
+   * dropped (the failed chunk's unwritten rest and every chunk queued behind
+   * it for that fd). Default: print to stderr.
+   */
+  get onWriteAsyncError(): WriteAsyncErrorHandler {
+    return writeQueue.writeQueues(this.#core).onError;
+  }
+  set onWriteAsyncError(fn: WriteAsyncErrorHandler) {
+    validateFunction(fn, 'onWriteAsyncError');
+    writeQueue.writeQueues(this.#core).onError = fn;
+  }
+
+  /** Fire-and-forget close(fd); after the fd's queued writeAsync data, if any. */
   closeAsync(fd: number): void {
     validateFd(fd);
     const core = this.#core;
+    if (core.closed) throw new MachineClosedError();
+    if (writeQueue.closeAfterWrites(core, fd, () => this.closeAsync(fd))) return;
     poolOps.dropLeftovers(core, fd);
     const op = core.acquire(OP_KINDS.close, undefined);
     const t = core.tmpl;
@@ -1336,10 +1372,14 @@ export class UringMachine {
   }
 
   #selectCases(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult> {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+      return Promise.reject(argTypeError('opts', 'an object ({ timeout })', opts));
+    }
     const ms = opts?.timeout;
     if (ms === undefined) return selectCases(this.#core, cases);
     try {
       validateMs(ms, 'opts.timeout');
+      checkCases(cases); // before the timer is armed
     } catch (e) {
       return Promise.reject(e);
     }

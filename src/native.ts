@@ -94,10 +94,13 @@ function load(): NativeAddon {
       if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
     }
   }
-  throw new Error(
-    'uringmachine: the native addon is not built (build/Release/um.node). ' +
-      'Run `npm install` (or `npm run build:native`) in the package folder.',
-    { cause: lastError },
+  throw Object.assign(
+    new Error(
+      'uringmachine: the native addon is not built (build/Release/um.node). ' +
+        'Run `npm install` (or `npm run build:native`) in the package folder.',
+      { cause: lastError },
+    ),
+    { code: 'ERR_UM_NO_ADDON' },
   );
 }
 

@@ -22,12 +22,12 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
 import { addressOf, als, fillIovecs, shortOnCancel, type Core } from './core.js';
-import { begin, KERNEL_VERSION, mapVoid, noop, setU64 } from './prep.js';
+import { begin, KERNEL_VERSION, MAX_RW_COUNT, mapVoid, noop, rwLength, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
-import { argTypeError, rangeError, toBytes, validateBuffer, validateFd, validateInt32, validateInteger } from './validate.js';
+import { argTypeError, rangeError, toBytes, toBytesList, validateBuffer, validateFd, validateInt32, validateInteger } from './validate.js';
 
 const L = native.layout;
 const C = native.constants;
@@ -373,7 +373,7 @@ export function send(core: Core, fd: number, data: unknown, len: number | undefi
     const t = core.tmpl;
     t[0] = OPCODES.SEND;
     t[1] = fd;
-    t[6] = n;
+    t[6] = rwLength(n);
     t[7] = flags | MSG_NOSIGNAL;
     op.pin0 = bytes;
     return core.promise(op, bytes);
@@ -389,6 +389,8 @@ export function send(core: Core, fd: number, data: unknown, len: number | undefi
 export async function sendto(core: Core, fd: number, data: unknown, host: unknown, port: unknown, flags: number): Promise<number> {
   validateFd(fd);
   const bytes = toBytes(data);
+  // One datagram: it cannot be sent in part, and SQE len is a u32.
+  if (bytes.length > MAX_RW_COUNT) throw rangeError('data.length', `<= ${MAX_RW_COUNT}`, bytes.length);
   const addr = encodeAddress(host, port);
   validateInt32(flags, 'flags');
   const op = begin(core, OP_KINDS.sendto);
@@ -410,8 +412,7 @@ export async function sendto(core: Core, fd: number, data: unknown, host: unknow
  */
 export async function sendv(core: Core, fd: number, bufs: unknown): Promise<number> {
   validateFd(fd);
-  if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an Array of Buffer, Uint8Array or string', bufs);
-  const list = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
+  const list = toBytesList(bufs);
   let total = 0;
   for (const b of list) total += b.length;
   if (total === 0) return 0;
@@ -466,7 +467,7 @@ export function recv(core: Core, fd: number, buf: unknown, maxlen: number | unde
     const t = core.tmpl;
     t[0] = OPCODES.RECV;
     t[1] = fd;
-    t[6] = len;
+    t[6] = rwLength(len);
     t[7] = flags;
     op.pin0 = buf;
     return core.promise(op, buf);

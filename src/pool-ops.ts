@@ -15,14 +15,14 @@
  * @internal
  */
 import { addressOf, als, shortOnCancel, type Core } from './core.js';
-import { requireOp } from './prep.js';
+import { requireOp, rwLength } from './prep.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
 import { UMError } from './errors.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
-import { argTypeError, toBytes, validateFd, validateInt32 } from './validate.js';
+import { argTypeError, toBytesList, validateFd, validateInt32 } from './validate.js';
 
 const SQE_BUFFER_SELECT = 1 << 5;
 const RECV_MULTISHOT = 1 << 1;
@@ -220,40 +220,99 @@ export function readEach(core: Core, fd: number): AsyncIterableIterator<Buffer> 
   return new RecvIterator(core, fd, 0, true);
 }
 
-/** acceptEach: one multishot accept; fds not handed to the loop body are closed. */
+/**
+ * accept(2) errors that are about one connection, not the listener: the
+ * connection is gone, accept again at once. Linux passes a new socket's
+ * pending network errors to accept ("treat them like EAGAIN by retrying",
+ * accept(2) NOTES): ECONNABORTED, EPROTO, ENOPROTOOPT, ENETDOWN, ENONET,
+ * EHOSTDOWN, EHOSTUNREACH, ENETUNREACH; EINTR too.
+ */
+const ACCEPT_RETRY = new Set([103, 71, 92, 100, 64, 112, 113, 101, 4]);
+/**
+ * Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+ * connection stays in the listen backlog; accepting again at once would
+ * fail again. Wait on the ring, then retry, as nginx does (it stops
+ * accepting for accept_mutex_delay, 500 ms, on EMFILE/ENFILE).
+ */
+const ACCEPT_BACKOFF = new Set([24, 23, 105, 12]);
+/** Backoff after a resource error: 10 ms, doubling up to 500 ms, reset by a successful accept. */
+const BACKOFF_FIRST_MS = 10;
+const BACKOFF_MAX_MS = 500;
+/** Consecutive per-connection errors retried at once before backing off too (no hot loop). */
+const RETRY_BURST = 16;
+
+/**
+ * acceptEach: one multishot accept; fds not handed to the loop body are
+ * closed. Resource errors (EMFILE...) and per-connection errors
+ * (ECONNABORTED...) do not end the loop: the first sleep on a timeout op of
+ * the ring, then accept again; the second accept again at once. The sleep
+ * is the iterator's op meanwhile, so break, return and cancellation stop it
+ * like the accept.
+ */
 class AcceptIterator extends MultishotIterator<number> {
   readonly #fd: number;
+  /** >0: the next start() sleeps that long instead of accepting. */
+  #sleepNext = 0;
+  /** The op in flight is a backoff sleep, not the accept. */
+  #sleeping = false;
+  #delay = 0;
+  #retries = 0;
   constructor(core: Core, fd: number) {
     super(core);
     this.#fd = fd;
   }
   protected start(): Op {
     const core = this.core;
-    const op = core.acquire(OP_KINDS.acceptMultishot, undefined);
     const t = core.tmpl;
+    if (this.#sleepNext > 0) {
+      const op = core.acquire(OP_KINDS.timeout, undefined);
+      const ts = op.timespec(this.#sleepNext);
+      t[0] = OPCODES.TIMEOUT;
+      t[1] = -1;
+      t[6] = 1;
+      op.pin0 = ts;
+      this.#sleepNext = 0;
+      this.#sleeping = true;
+      core.multishot(op, this, ts);
+      return op;
+    }
+    this.#sleeping = false;
+    const op = core.acquire(OP_KINDS.acceptMultishot, undefined);
     t[0] = OPCODES.ACCEPT | (ACCEPT_MULTISHOT << 16);
     t[1] = this.#fd;
     t[7] = SOCK_CLOEXEC;
     core.multishot(op, this);
     return op;
   }
-  protected item(res: number): number {
+  protected item(res: number): number | undefined {
+    if (this.#sleeping) return undefined;
+    this.#delay = 0;
+    this.#retries = 0;
     return res;
   }
   protected override finalItem(res: number): number | undefined {
-    return res >= 0 ? res : undefined;
+    return res >= 0 && !this.#sleeping ? this.item(res) : undefined;
   }
   protected override restartOn(res: number): boolean {
+    if (this.#sleeping) return true; // slept (ETIME): accept again
     // The kernel ends a multishot accept on its own only in corner cases
     // (e.g. CQ overflow), delivering the last fd in the final CQE.
-    return res >= 0;
+    if (res >= 0) return true;
+    if (ACCEPT_RETRY.has(-res) && ++this.#retries <= RETRY_BURST) return true;
+    if (ACCEPT_BACKOFF.has(-res) || ACCEPT_RETRY.has(-res)) {
+      this.#retries = 0;
+      this.#delay = this.#delay === 0 ? BACKOFF_FIRST_MS : Math.min(BACKOFF_MAX_MS, this.#delay * 2);
+      this.#sleepNext = this.#delay;
+      return true;
+    }
+    return false;
   }
   protected override discard(fd: number): void {
     native.closeSync(fd);
   }
   protected override salvage(res: number, _flags: number, cancelError: unknown): void {
     // With a cancel error the core already closed the fd (createsFd).
-    if (cancelError === NONE && res >= 0) native.closeSync(res);
+    if (cancelError === NONE && res >= 0 && !this.#sleeping) native.closeSync(res);
   }
   protected error(res: number): unknown {
     return new UMError(res, 'accept');
@@ -483,8 +542,7 @@ function takeSendRing(core: Core): SendRing {
  */
 export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise<number> {
   validateFd(fd);
-  if (!Array.isArray(bufs)) throw argTypeError('bufs', 'an array of Uint8Array or string', bufs);
-  const parts: Uint8Array[] = bufs.map((b, i) => toBytes(b, `bufs[${i}]`));
+  const parts = toBytesList(bufs);
   requireOp(core, OP_KINDS.sendBundle, 'bundled send/recv need');
   let total = 0;
   let idx = 0;
@@ -501,7 +559,11 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
     let off = skip;
     while (i < parts.length && pinned.length < ring.entries) {
       const p = parts[i]!;
-      const len = p.length - off;
+      // A ring entry's len is a u32: a part of 4 GiB or more would wrap.
+      // Place at most MAX_RW_COUNT of it and end the batch there; the rest
+      // goes in the next one.
+      const whole = p.length - off;
+      const len = rwLength(whole);
       if (len > 0) {
         const view = off === 0 ? p : p.subarray(off);
         const addr = addressOf(view);
@@ -513,6 +575,7 @@ export async function sendBundle(core: Core, fd: number, bufs: unknown): Promise
         ring.tail = (ring.tail + 1) & 0xffff;
         pinned.push(view);
         batch += len;
+        if (len < whole) break;
       }
       i++;
       off = 0;

@@ -19,6 +19,21 @@ export function mapVoid(): undefined {
   return undefined;
 }
 
+/**
+ * MAX_RW_COUNT (INT_MAX & PAGE_MASK, include/linux/fs.h): the most bytes one
+ * read, write, send, recv or splice moves; the kernel cuts longer requests
+ * to it. SQE len is a u32, so a length of 4 GiB or more would wrap (4 GiB
+ * exactly became a zero-length read: a false EOF). Calls that return a count
+ * pass their length through rwLength(); calls that cannot be partial reject
+ * longer lengths with a RangeError.
+ */
+export const MAX_RW_COUNT = 0x7ffff000;
+
+/** A transfer length for SQE len: at most MAX_RW_COUNT (the caller sees a short count). */
+export function rwLength(n: number): number {
+  return n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+}
+
 /** Write a u64 (a safe integer, or -1 for all ones) into template words i, i+1. */
 export function setU64(t: Int32Array, i: number, v: number): void {
   if (v < 0) {

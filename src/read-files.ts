@@ -189,7 +189,9 @@ class Reader {
       t[2] = pos % 4294967296 | 0;
       t[3] = Math.floor(pos / 4294967296) | 0;
     }
-    t[4] = off;
+    // addr: a byte offset into buf, which may pass 4 GiB for a huge file
+    t[4] = off % 4294967296 | 0;
+    t[5] = Math.floor(off / 4294967296) | 0;
     t[6] = len;
     op.pin0 = buf;
     return core.promise(op, buf);

@@ -30,8 +30,11 @@
  * plain objects -> `%`, RESPError -> `-`.
  */
 
+import { argTypeError, codedError } from './validate.js';
+
 /** An error reply (`-ERR ...` or a RESP3 bulk error). */
 export class RESPError extends Error {
+  readonly code = 'ERR_RESP_REPLY';
   /** The first word of the message, e.g. 'ERR', 'WRONGTYPE'. */
   readonly kind: string;
   constructor(message: string) {
@@ -116,7 +119,7 @@ function digits(n: number): number {
 
 /** Bytes `v` takes once encoded. */
 function size(v: unknown, depth: number): number {
-  if (depth > 512) throw new RangeError('respEncode: value nested too deeply (or cyclic)');
+  if (depth > 512) throw codedError(RangeError, 'ERR_INVALID_ARG_VALUE', 'respEncode: value nested too deeply (or cyclic)');
   if (typeof v === 'string') {
     const n = Buffer.byteLength(v, 'utf8');
     return 1 + digits(n) + 2 + n + 2;
@@ -151,7 +154,11 @@ function size(v: unknown, depth: number): number {
     for (const k of keys) n += size(k, depth + 1) + size(v[k], depth + 1);
     return n;
   }
-  throw new TypeError(`respEncode: cannot encode ${typeof v === 'object' ? Object.prototype.toString.call(v) : typeof v}`);
+  throw codedError(
+    TypeError,
+    'ERR_INVALID_ARG_TYPE',
+    `respEncode: cannot encode ${typeof v === 'object' ? Object.prototype.toString.call(v) : typeof v}`,
+  );
 }
 
 function doubleText(v: number): string {
@@ -244,7 +251,7 @@ export function respEncodeCmd(...args: unknown[]): Buffer {
     let p: string | Uint8Array;
     if (typeof a === 'string' || a instanceof Uint8Array) p = a;
     else if (typeof a === 'number' || typeof a === 'bigint') p = String(a);
-    else throw new TypeError(`respEncodeCmd: argument ${i} must be a string, number, bigint or Uint8Array`);
+    else throw argTypeError(`args[${i}]`, 'of type string, number or bigint, or a Uint8Array', a);
     parts[i] = p;
     n += size(p, 0);
   }

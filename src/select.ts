@@ -21,6 +21,7 @@ import type { OpKind } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
 import { EMPTY, SharedQueue, sharedPut, sharedTryTake, watchShared } from './shared.js';
 import { Queue } from './sync.js';
+import { argTypeError, invalidArgValue, validateFd } from './validate.js';
 
 const ECANCELED = 125;
 const POLLIN = 0x1;
@@ -151,21 +152,30 @@ function classify(c: unknown, i: number): Kind {
   if (c instanceof Fiber) return 1;
   if (c !== null && typeof c === 'object') {
     if (typeof (c as AsyncOp)._addWaiter === 'function') return 2;
-    const fd = (c as { readable?: unknown }).readable ?? (c as { writable?: unknown }).writable;
+    const r = (c as { readable?: unknown }).readable;
+    const fd = r ?? (c as { writable?: unknown }).writable;
     if (fd !== undefined) {
-      if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 0x7fffffff) {
-        throw new RangeError(`The value of "cases[${i}]" fd must be an integer >= 0. Received ${String(fd)}`);
-      }
+      validateFd(fd, `cases[${i}].${r !== undefined ? 'readable' : 'writable'}`);
       return 3;
     }
   }
-  throw new TypeError(`The "cases[${i}]" argument must be a Queue, Fiber, AsyncOp, { readable } or { writable }`);
+  throw argTypeError(`cases[${i}]`, 'a Queue, SharedQueue, Fiber, AsyncOp, { readable: fd } or { writable: fd }', c);
+}
+
+/** Validate select's cases (throws a coded TypeError/RangeError); returns their kinds. */
+export function checkCases(cases: unknown): Kind[] {
+  if (!Array.isArray(cases)) throw argTypeError('cases', 'an Array', cases);
+  // Nothing could ever win: settle now rather than never.
+  if (cases.length === 0) throw invalidArgValue('cases', 'must not be empty (nothing could ever be selected)', cases);
+  // A loop, not Array#map: a hole in a sparse array is a bad case too.
+  const kinds = new Array<Kind>(cases.length);
+  for (let i = 0; i < cases.length; i++) kinds[i] = classify(cases[i], i);
+  return kinds;
 }
 
 export function select(core: Core, cases: SelectCase[]): Promise<SelectResult> {
   try {
-    if (!Array.isArray(cases)) throw new TypeError('The "cases" argument must be an array');
-    const kinds = cases.map(classify);
+    const kinds = checkCases(cases);
     const scope = core.enterScope();
     // Fast path: the first case already ready, in array order (fd cases are
     // only known to be ready through the kernel).

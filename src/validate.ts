@@ -29,6 +29,20 @@ export function rangeError(name: string, expected: string, actual: unknown): Cod
   return e;
 }
 
+/** A value of the right type that cannot be used (code ERR_INVALID_ARG_VALUE, as in Node). */
+export function invalidArgValue(name: string, reason: string, actual: unknown): CodedError {
+  const e = new TypeError(`The argument '${name}' ${reason}. Received ${describe(actual)}`) as CodedError;
+  e.code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
+/** An Error of class `C` with a stable `code` (docs/errors.md). */
+export function codedError(C: new (message: string) => Error, code: string, message: string): CodedError {
+  const e = new C(message) as CodedError;
+  e.code = code;
+  return e;
+}
+
 /** A file descriptor: an integer in [0, 2^31). */
 export function validateFd(fd: unknown, name = 'fd'): asserts fd is number {
   if (typeof fd !== 'number') throw argTypeError(name, 'of type number', fd);
@@ -75,6 +89,18 @@ export function encodePath(v: unknown, name = 'path'): Buffer {
     return b;
   }
   throw argTypeError(name, 'of type string or an instance of Buffer or Uint8Array', v);
+}
+
+/**
+ * An array of writable data (writev, sendv, sendBundle): each element bytes
+ * or a string. A hole in a sparse array is an element of type undefined
+ * (Array#map would skip it and leave the hole for later code to trip on).
+ */
+export function toBytesList(v: unknown, name = 'bufs'): Uint8Array[] {
+  if (!Array.isArray(v)) throw argTypeError(name, 'an Array of Buffer, Uint8Array or string', v);
+  const out = new Array<Uint8Array>(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = toBytes(v[i], `${name}[${i}]`);
+  return out;
 }
 
 /** Writable data: bytes, or a string encoded as UTF-8. */

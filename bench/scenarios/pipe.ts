@@ -5,6 +5,9 @@
  *   (a) uringmachine, one awaited m.write per chunk, m.read on the reader;
  *   (b) uringmachine, writes not awaited one by one: a buffered writer that
  *       merges queued chunks into one m.writev op (HWM high-water mark);
+ *   (e) uringmachine, fire and forget: COUNT m.writeAsync calls in a row,
+ *       then m.close(w) (writeAsync keeps a queue per fd and merges what
+ *       is queued behind the write in flight into one writev);
  *   (c) node:net sockets over the same kind of pipes (the same HWM,
  *       awaiting 'drain' when write() returns false);
  *   (d) bench/bin/pipe: C on the project's own ring layer, same op pattern
@@ -147,6 +150,37 @@ async function umBuffered(): Promise<number> {
   return secs;
 }
 
+async function umWriteAsync(): Promise<number> {
+  const m = new UringMachine();
+  const pipes = Array.from({ length: GROUPS }, () => UM.pipe());
+  const t0 = process.hrtime.bigint();
+  const fibers = [];
+  for (const [r, w] of pipes) {
+    fibers.push(
+      m.spin(async () => {
+        for (let i = 0; i < COUNT; i++) m.writeAsync(w, chunk);
+        await m.close(w); // resolves once every queued chunk is written
+      }),
+    );
+    fibers.push(
+      m.spin(async () => {
+        const buf = Buffer.allocUnsafe(READ_BUF);
+        let got = 0;
+        while (got < total) {
+          const n = await m.read(r, buf);
+          if (n === 0) throw new Error('early EOF');
+          got += n;
+        }
+      }),
+    );
+  }
+  await m.join(fibers);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const [r] of pipes) await m.close(r);
+  m.close();
+  return secs;
+}
+
 async function nodeNet(): Promise<number> {
   const pipes = Array.from({ length: GROUPS }, () => UM.pipe());
   const t0 = process.hrtime.bigint();
@@ -203,6 +237,7 @@ async function main(): Promise<void> {
   const contenders: Contender[] = [
     { name: '(a) uringmachine, awaited write per chunk', run: umAwaited },
     { name: '(b) uringmachine, buffered writev', run: umBuffered },
+    { name: '(e) uringmachine, writeAsync per chunk (fire and forget)', run: umWriteAsync },
     { name: '(c) node:net over pipes', run: nodeNet },
   ];
   if (existsSync(cbin)) contenders.push({ name: '(d) C, own ring layer, op per chunk', run: cRing });
