@@ -3,7 +3,7 @@
 // wait for a condition, temporary directories, and forced GC.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -94,3 +94,16 @@ export async function localPort(_m: unknown, fd: number): Promise<number> {
   throw new Error('socket not found');
 }
 
+
+/**
+ * The path of test/fixtures/seccomp-deny (built with cc on first use, into
+ * out/): runs a command with io_uring syscalls denied by a seccomp filter.
+ */
+export function seccompDeny(): string {
+  const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
+  const bin = join(root, 'out', 'seccomp-deny');
+  if (!existsSync(bin)) {
+    execFileSync('cc', ['-O2', '-Wall', '-o', bin, join(root, 'test', 'fixtures', 'seccomp-deny.c')], { stdio: 'inherit' });
+  }
+  return bin;
+}
