@@ -192,6 +192,11 @@ int um_ring_needs_enter(const struct um_ring *ring) {
   return (load_acquire(ring->sq_flags) & (UM_SQ_CQ_OVERFLOW | UM_SQ_TASKRUN)) != 0;
 }
 
+int um_ring_taskrun_pending(const struct um_ring *ring) {
+  if (!(ring->setup_flags & UM_SETUP_TASKRUN_FLAG)) return 0;
+  return (load_acquire(ring->sq_flags) & (UM_SQ_CQ_OVERFLOW | UM_SQ_TASKRUN)) != 0;
+}
+
 int um_ring_enter(struct um_ring *ring, unsigned wait_nr, int getevents, int64_t timeout_ms) {
   if (ring->fd < 0) return -EBADF;
   /* Publish every SQE filled so far; release orders the SQE stores before

@@ -69,6 +69,9 @@ int um_ring_submit(struct um_ring *ring);
 unsigned um_ring_copy_cqes(struct um_ring *ring, int32_t *out, unsigned max);
 unsigned um_ring_cq_ready(const struct um_ring *ring);
 int um_ring_needs_enter(const struct um_ring *ring);
+/* True if IORING_SQ_TASKRUN (or CQ_OVERFLOW) says an enter with GETEVENTS
+ * would post more completions. 0 when the ring cannot tell (no TASKRUN_FLAG). */
+int um_ring_taskrun_pending(const struct um_ring *ring);
 
 /* Provided-buffer rings (ring.c). um_pbuf_ring_register maps page-aligned
  * memory for `entries` (a power of two) struct um_buf and registers it as

@@ -502,6 +502,10 @@ export class Core implements Scheduler {
       total += n;
       if (n < BATCH) break;
     }
+    // Deferred task work left over (the native flush enters again while the
+    // flag is set, but only so often): it will not signal the eventfd, so
+    // come back for it.
+    if ((Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0) this.#scheduleFlush();
     if (this.#deferredCancels.length > 0) {
       const ops = this.#deferredCancels;
       this.#deferredCancels = [];
