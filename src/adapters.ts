@@ -62,6 +62,8 @@ const DEFAULT_READ_SIZE = 65536;
  * show it keeps up before a burst may overshoot the highWaterMark.
  */
 const MULTISHOT_STREAK = 4;
+/** Queued chunks totalling at most this many bytes are copied into one send/write instead of a writev. */
+const SMALL_WRITEV = 16384;
 
 // ---- The transport interface ---------------------------------------------------
 
@@ -206,6 +208,11 @@ export class FdTransport implements Transport, MultishotListener {
 
   readStart(sink: ReadSink): void {
     this.#sink = sink;
+    if (this.#queue.length > 0 && !this.#scheduled) {
+      // Something (an error from a Stream's release) waited for a sink.
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
     if (this.#reading) return;
     this.#reading = true;
     this.#pump();
@@ -316,6 +323,7 @@ export class FdTransport implements Transport, MultishotListener {
   };
 
   readonly #flushNow = (): void => {
+    if (this.#sink === null && !this.#closed) return; // kept until readStart gives a sink
     const q = this.#queue;
     this.#queue = this.#spare;
     const sink = this.#sink;
@@ -364,8 +372,18 @@ export class FdTransport implements Transport, MultishotListener {
     const m = this.#m;
     const fd = this.fd;
     const sock = this.#recv;
-    if (chunks.length === 1) {
-      let b = chunks[0]!;
+    let one: Uint8Array | null = chunks.length === 1 ? chunks[0]! : null;
+    if (one === null) {
+      let total = 0;
+      for (const c of chunks) total += c.length;
+      // A few small chunks (an HTTP response's head and body): one copy into
+      // one buffer and a plain send is cheaper than a msghdr and an iovec
+      // array whose fresh ArrayBuffers each need their address from native
+      // code (measured: 8% of a node:http server's profile).
+      if (total <= SMALL_WRITEV) one = Buffer.concat(chunks, total);
+    }
+    if (one !== null) {
+      let b = one;
       while (b.length > 0) {
         const n = sock ? await m.send(fd, b) : await m.write(fd, b);
         if (n <= 0) throw new UMError(-EIO, sock ? 'send' : 'write'); // no progress

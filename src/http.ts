@@ -77,8 +77,9 @@ export function serveHttp(m: UringMachine, server: unknown, listenerFd: unknown)
         m.terminate(fiber);
         await m.join(fiber);
         const waits: Promise<void>[] = [];
+        // A socket is in the set until its 'close' event (which comes a tick
+        // after `closed` turns true), so waiting for that event is safe.
         for (const s of sockets) {
-          if (s.closed) continue;
           waits.push(new Promise<void>((r) => s.once('close', () => r())));
           s.destroy();
         }
