@@ -115,7 +115,7 @@ test('stream.pipeline between two pipes (toReadable of one, toWritable of the ot
   await finish();
 });
 
-test('Duplex over a socketpair, both ways at once; half-close: end() on one side is EOF on the other, which can still write', async () => {
+test('Duplex over a socketpair, both ways; half-close: end() on one side is EOF on the other, which can still write', async () => {
   const { m, finish } = setup();
   const [a, b] = UM.socketpair(constants.AF_UNIX, constants.SOCK_STREAM, 0);
   const da = m.toDuplex(a, { allowHalfOpen: true });
