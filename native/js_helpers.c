@@ -174,6 +174,24 @@ static napi_value h_setsockopt_sync(napi_env env, napi_callback_info info) {
 }
 /* ---- end (issue 3) ---- */
 
+/* ---- Node stream adapters (issue 10) ----
+ * sockName(fd, peer, out: Uint8Array): getpeername(2) (peer true) or
+ * getsockname(2) into out; the address length, or -errno. No io_uring op
+ * exists for these on the kernels we support, and neither call blocks. */
+static napi_value h_sock_name(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  size_t len = 0;
+  void *out = view_bytes(env, argv[2], &len);
+  if (out == NULL) return js_int(env, -EINVAL);
+  bool peer = false;
+  napi_get_value_bool(env, argv[1], &peer);
+  socklen_t alen = (socklen_t)len;
+  int fd = js_to_i32(env, argv[0], -1);
+  int ret = peer ? getpeername(fd, (struct sockaddr *)out, &alen) : getsockname(fd, (struct sockaddr *)out, &alen);
+  return js_int(env, ret < 0 ? -errno : (int)alen);
+}
+/* ---- end (issue 10) ---- */
+
 napi_status js_helpers_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"pipe", NULL, h_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -190,6 +208,7 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"listenSync", NULL, h_listen_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockoptSync", NULL, h_getsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockoptSync", NULL, h_setsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sockName", NULL, h_sock_name, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

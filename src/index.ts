@@ -36,3 +36,8 @@ export type { BufferPoolOptions } from './buffer-pool.js';
 // ---- Sockets, one-shot (issue 3) ----
 export type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
+// ---- Node ecosystem adapters (issue 10) ----
+export type { AdapterOptions, UMSocket } from './adapters.js';
+export { serveHttp } from './http.js';
+export type { HttpServing } from './http.js';
+// ---- end (issue 10) ----

@@ -47,6 +47,12 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 import * as netOps from './net-ops.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
+// ---- Node ecosystem adapters (issue 10): imports ----
+import type { Duplex, Readable, Writable } from 'node:stream';
+import type { ReadableStream, WritableStream } from 'node:stream/web';
+import * as adapters from './adapters.js';
+import type { AdapterOptions } from './adapters.js';
+// ---- end (issue 10) ----
 
 export type { Metrics } from './core.js';
 
@@ -938,6 +944,58 @@ export class UringMachine {
     const o = validateStreamOptions(opts);
     if (this.#core.closed) throw new MachineClosedError();
     return new Stream(this.#core, fd, o);
+  }
+
+  // ---- Node ecosystem adapters (issue 10; logic in adapters.ts) ----
+
+  /**
+   * `target` as a Node `stream.Readable`. Reads come from the machine's
+   * buffer pool (a multishot recv/read where the fd allows; one-shot on
+   * AF_UNIX sockets), regular files are read with plain READs at the file
+   * position straight into the pushed chunk. Each pushed chunk is the
+   * consumer's to keep. `_read` starts or resumes the kernel read; when
+   * `push()` returns false the read is stopped (a multishot op cancelled), so
+   * at most about `highWaterMark` plus one batch of completions is buffered.
+   * A Stream's already buffered bytes come first. Errors are UMErrors emitted
+   * as 'error'. `destroy()` cancels the pending op, awaits its final CQE,
+   * then closes the fd (`autoClose: false` leaves it open).
+   *
+   * @example
+   * await pipeline(m.toReadable(fd), zlib.createGzip(), m.toWritable(out));
+   */
+  toReadable(target: number | Stream, opts?: AdapterOptions): Readable {
+    return adapters.toReadable(this, target, opts);
+  }
+
+  /**
+   * `target` as a Node `stream.Writable`: each write is a ring op (send on
+   * sockets, write on other fds), chunks queued while one is in flight go
+   * out together in one writev/sendmsg (`_writev`), short writes are
+   * retried. `end()` on a socket is shutdown(SHUT_WR) once all is written.
+   * Errors (UMError) reach the write's callback and 'error'.
+   */
+  toWritable(target: number, opts?: AdapterOptions): Writable {
+    return adapters.toWritable(this, target, opts);
+  }
+
+  /**
+   * `target` as a Node `stream.Duplex` (both of the above on one fd). EOF
+   * and half-close behave like node:net (`allowHalfOpen` default false: the
+   * writable side ends after EOF). On sockets it has the net.Socket parts
+   * node:http uses: setTimeout, setNoDelay, setKeepAlive, remoteAddress &
+   * co, destroySoon.
+   */
+  toDuplex(target: number, opts?: AdapterOptions): Duplex {
+    return adapters.toDuplex(this, target, opts);
+  }
+
+  /**
+   * `target` as WHATWG streams: a byte `ReadableStream` (type 'bytes') and a
+   * `WritableStream`, on the same transport as toDuplex; the fd is closed
+   * once both sides are done (`autoClose: false` leaves it open).
+   */
+  toWebStreams(target: number, opts?: AdapterOptions): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+    return adapters.toWebStreams(this, target, opts);
   }
 
   // ---- Multishot fd ops and the buffer pool (issue 3; logic in pool-ops.ts) ----

@@ -73,6 +73,8 @@ export interface NativeAddon {
   getsockoptSync(fd: number, level: number, opt: number, out: Int32Array): number;
   setsockoptSync(fd: number, level: number, opt: number, value: number): number;
   // ---- end (issue 3) ----
+  /** getpeername(2) (peer) or getsockname(2) into out: the length, or -errno (issue 10). */
+  sockName(fd: number, peer: boolean, out: Uint8Array): number;
   constants: Record<string, number>;
   layout: Record<string, number>;
 }

@@ -77,7 +77,7 @@ export function oneShotOnly(fd: number): boolean {
 }
 
 /** Copy `len` bytes of buffer `bid` (from the group's last take()) out, and recycle it. */
-function copyOut(g: BufferGroup, res: number, flags: number): Buffer {
+export function copyOut(g: BufferGroup, res: number, flags: number): Buffer {
   const bid = g.take(res, flags);
   const start = g.start;
   const out = Buffer.allocUnsafe(res);

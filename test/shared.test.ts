@@ -123,7 +123,9 @@ test('shared mutex: a waiter woken and terminated at once passes the wake on', a
   // Guard against a hang (the wake lost with the cancelled waiter): not a timing threshold.
   await m.timeout(10_000, () => m.join(b));
   await m.join(a);
-  assert.deepEqual(log, ['b']);
+  // a runs its section only if its wait completed before the cancel took
+  // effect (completion wins); either way b gets the lock after it.
+  assert.ok(log.join() === 'b' || log.join() === 'a,b', log.join());
   assert.equal(mu.isLocked, false);
   await finish(m);
 });
