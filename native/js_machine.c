@@ -236,6 +236,17 @@ static napi_value ring_new(napi_env env, napi_callback_info info) {
     throw_errno(env, -ret, "io_uring_register");
     return NULL;
   }
+  /* A seccomp policy can allow io_uring_setup and deny io_uring_enter (or
+   * deny only some calls): find out now, so that new UringMachine() fails
+   * with the cause instead of every op hanging. Nothing is queued yet: this
+   * enter submits nothing and waits for nothing. */
+  ret = um_ring_enter(&r->ring, 0, 1, -1);
+  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) {
+    um_ring_exit(&r->ring);
+    free(r);
+    throw_errno(env, -ret, "io_uring_enter");
+    return NULL;
+  }
   ret = js_loop_start(r);
   if (ret < 0) {
     um_ring_exit(&r->ring);
@@ -358,6 +369,22 @@ static napi_value ring_submit(napi_env env, napi_callback_info info) {
   if (r->closed) return js_int(env, -EBADF);
   if (argc > 0) take_tail(env, r, argv[0]);
   return js_int(env, um_ring_submit(&r->ring));
+}
+
+/* rewind(tail): the last enter failed without taking anything (a failed
+ * io_uring_enter consumes no SQE: a partial submit returns its count), so
+ * the SQEs from the kernel's head to the old tail are withdrawn: the
+ * published tail goes back to `tail` (the kernel's head), and a later enter
+ * cannot run SQEs whose ops JS has already failed. Not for SQPOLL rings,
+ * whose kernel thread takes SQEs by itself. */
+static napi_value ring_rewind(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed || (r->ring.setup_flags & UM_SETUP_SQPOLL)) return js_int(env, -EINVAL);
+  take_tail(env, r, argv[0]);
+  __atomic_store_n(r->ring.sq_tail, r->ring.sqe_tail, __ATOMIC_RELEASE);
+  return js_int(env, 0);
 }
 
 static napi_value ring_set_active(napi_env env, napi_callback_info info) {
@@ -521,6 +548,7 @@ napi_status js_machine_init(napi_env env, napi_value exports) {
       {"flush", NULL, ring_flush, NULL, NULL, NULL, napi_default_method, NULL},
       {"wait", NULL, ring_wait, NULL, NULL, NULL, napi_default_method, NULL},
       {"submit", NULL, ring_submit, NULL, NULL, NULL, napi_default_method, NULL},
+      {"rewind", NULL, ring_rewind, NULL, NULL, NULL, napi_default_method, NULL},
       {"setActive", NULL, ring_set_active, NULL, NULL, NULL, napi_default_method, NULL},
       {"wakeup", NULL, ring_wakeup, NULL, NULL, NULL, napi_default_method, NULL},
       {"probe", NULL, ring_probe, NULL, NULL, NULL, napi_default_method, NULL},

@@ -170,6 +170,7 @@ export class Core implements Scheduler {
   /** Cancels that found no SQ slot; queued again after the current batch. */
   #deferredCancels: (Op | number)[] = [];
   readonly #cancelTmpl = new Int32Array(16);
+  readonly #sqpoll: boolean;
 
   #ops: Op[] = [];
   #free: number[] = [];
@@ -249,6 +250,7 @@ export class Core implements Scheduler {
 
   constructor(opts: CoreOptions) {
     this.#poolOptions = opts.bufferPool ?? {};
+    this.#sqpoll = opts.sqpollIdleMs >= 0;
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
     const info = this.ring.info();
     this.size = info.sqEntries;
@@ -492,7 +494,11 @@ export class Core implements Scheduler {
     for (;;) {
       this.#flushedTail = this.tail;
       const n = this.ring.flush(this.tail, false);
-      if (n <= 0) break;
+      if (n < 0) {
+        this.#enterFailed(n);
+        break;
+      }
+      if (n === 0) break;
       this.#processing = true;
       try {
         this.#process(n);
@@ -518,6 +524,60 @@ export class Core implements Scheduler {
       }
     }
     return total;
+  }
+
+  /**
+   * io_uring_enter failed (a seccomp policy that denies it, a kernel out of
+   * memory...): the SQEs it was to submit were not taken (a failed enter
+   * consumes none; a partial submit returns its count), so withdraw them
+   * and fail their ops with the enter's error instead of letting them wait
+   * forever. Ops already in the kernel stay pending: their buffers are the
+   * kernel's until their CQEs come.
+   */
+  #enterFailed(res: number): void {
+    if (this.#sqpoll) return; // the SQ thread takes SQEs by itself: nothing to withdraw
+    const head = Atomics.load(this.#sqHead, 0);
+    const tail = this.tail;
+    if (tail === head || this.ring.rewind(head) < 0) return;
+    const q = this.#sqes;
+    const failed: Op[] = [];
+    for (let i = head; i !== tail; i = (i + 1) >>> 0) {
+      const o = (i & this.#sqMask) << 4;
+      const id = q[o + 8]!;
+      const hi = q[o + 9]!;
+      q.fill(0, o, o + 16);
+      if (hi !== 0) {
+        this.transient--; // an internal cancel
+        continue;
+      }
+      const op = this.#ops[id];
+      if (op !== undefined && op.state !== OpState.FREE && !failed.includes(op)) failed.push(op);
+    }
+    this.tail = head;
+    this.#state[1] = head;
+    this.#flushedTail = head;
+    for (const op of failed) {
+      this.pending--;
+      this.#settleFailed(op, res);
+    }
+    this.#state[0] = this.pending;
+  }
+
+  /** Settle an op that never reached the kernel with the enter's error `res`. */
+  #settleFailed(op: Op, res: number): void {
+    op.task?.unlink(op);
+    const err = new UMError(res, 'io_uring_enter');
+    if (op.listener !== null) {
+      const l = op.listener;
+      const cancelError = op.cancelError;
+      this.#release(op);
+      l.final(res, 0, cancelError);
+      return;
+    }
+    const reject = op.reject!;
+    const cancelError = op.cancelError;
+    this.#release(op);
+    reject(cancelError !== NONE ? cancelError : err);
   }
 
   #process(n: number): void {

@@ -4,6 +4,7 @@
  *
  * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
  */
+import { readFileSync } from 'node:fs';
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
 import { KERNEL_VERSION, mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
@@ -112,35 +113,73 @@ function mapSleep(_res: number, op: Op): number {
   return op.value;
 }
 
+/** A file's first line, or null where it cannot be read. */
+function readLine(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').split('\n')[0]!.trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The Seccomp mode of this process (0 none, 1 strict, 2 filter) from /proc/self/status, or -1. */
+function seccompMode(): number {
+  try {
+    const m = /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+const SECCOMP_FIX =
+  'Fix: allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile ' +
+  '(Docker >= 25 and containerd 2 deny them by default: see the README, "io_uring in containers").';
+
+/**
+ * The constructor's error: the native error of io_uring_setup, or of the
+ * first io_uring_register / io_uring_enter (a seccomp policy may allow setup
+ * and deny the others), with the actual cause read from the system: the
+ * kernel.io_uring_disabled sysctl, and this process's seccomp mode.
+ */
 function setupError(e: unknown): Error {
   const errno = (e as { errno?: number }).errno;
   if (typeof errno !== 'number') return e as Error;
-  const err = new UMError(-errno, 'io_uring_setup');
+  const syscall = (e as { syscall?: string }).syscall ?? 'io_uring_setup';
+  const err = new UMError(-errno, syscall);
+  const sysctl = readLine('/proc/sys/kernel/io_uring_disabled');
+  const group = readLine('/proc/sys/kernel/io_uring_group');
+  const seccomp = seccompMode();
+  const filtered = seccomp === 2 ? ' This process runs under a seccomp filter (Seccomp: 2 in /proc/self/status).' : '';
   let why: string;
-  switch (errno) {
-    case 1: // EPERM
+  if (syscall !== 'io_uring_setup' && (errno === 1 || errno === 38 || errno === 13)) {
+    why =
+      `io_uring_setup worked but ${syscall} is denied: a seccomp policy filters it` +
+      `${seccomp === 2 ? ' (this process runs under a seccomp filter, Seccomp: 2 in /proc/self/status)' : ''}. ${SECCOMP_FIX}`;
+  } else if (errno === 1 || errno === 13) {
+    // EPERM: the sysctl (2, or 1 for a user outside io_uring_group) or seccomp.
+    if (sysctl === '2') {
+      why = 'io_uring is disabled on this system: the sysctl kernel.io_uring_disabled is 2. Fix: `sysctl -w kernel.io_uring_disabled=0`.';
+    } else if (sysctl === '1' && process.getuid?.() !== 0) {
       why =
-        'io_uring is disabled for this process: the sysctl kernel.io_uring_disabled is 2 (or 1 and this ' +
-        'user is not in kernel.io_uring_group), or a seccomp/container policy forbids it. ' +
-        'Fix: `sysctl -w kernel.io_uring_disabled=0` (or add the user to the io_uring group), or allow ' +
-        'io_uring_setup/io_uring_enter/io_uring_register in the container\'s seccomp profile.';
-      break;
-    case 38: // ENOSYS
-      why =
-        'the kernel has no io_uring (CONFIG_IO_URING off, or the syscalls are filtered by seccomp, as ' +
-        'Docker\'s default profile does). Fix: run on Linux >= 6.1 with io_uring enabled, or allow the ' +
-        'io_uring syscalls in the seccomp profile.';
-      break;
-    case 12: // ENOMEM
-      why =
-        'the kernel could not allocate the ring (locked-memory limit). Fix: use a smaller `entries`, ' +
-        'or raise RLIMIT_MEMLOCK (`ulimit -l`).';
-      break;
-    case 22: // EINVAL
-      why = 'the kernel rejected every setup flag set we know: it is older than Linux 5.19. Fix: run on Linux >= 6.1.';
-      break;
-    default:
-      why = 'io_uring_setup failed.';
+        `io_uring is restricted on this system: kernel.io_uring_disabled is 1 and this user is not in kernel.io_uring_group (${group ?? '?'}).` +
+        ' Fix: add the user to that group, or `sysctl -w kernel.io_uring_disabled=0`.';
+    } else if (seccomp === 2) {
+      why = `a seccomp policy denies io_uring_setup (the sysctl kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}).${filtered} ${SECCOMP_FIX}`;
+    } else {
+      why = `io_uring_setup was refused (kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}, no seccomp filter seen): check the security modules (SELinux, AppArmor) and the container runtime.`;
+    }
+  } else if (errno === 38) {
+    why =
+      seccomp === 2
+        ? `io_uring_setup is filtered by a seccomp policy (ENOSYS).${filtered} ${SECCOMP_FIX}`
+        : 'the kernel has no io_uring (CONFIG_IO_URING off). Fix: run on Linux >= 6.1 with io_uring enabled.';
+  } else if (errno === 12) {
+    why = 'the kernel could not allocate the ring (locked-memory limit). Fix: use a smaller `entries`, or raise RLIMIT_MEMLOCK (`ulimit -l`).';
+  } else if (errno === 22 && syscall === 'io_uring_setup') {
+    why = 'the kernel rejected every setup flag set we know: it is older than Linux 5.19. Fix: run on Linux >= 6.1.';
+  } else {
+    why = `${syscall} failed.`;
   }
   (err as { message: string }).message = `${err.message}: ${why}`;
   return err;

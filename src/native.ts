@@ -12,6 +12,8 @@ export interface NativeRing {
   flush(tail: number, getevents: boolean): number;
   wait(tail: number, min: number, timeoutMs: number): number;
   submit(tail: number): number;
+  /** Withdraw the SQEs past `tail` (the kernel's head) after a failed enter; -EINVAL with SQPOLL. */
+  rewind(tail: number): number;
   setActive(on: boolean): void;
   wakeup(): void;
   probe(): Uint8Array;
