@@ -20,7 +20,7 @@ import { MachineClosedError, Terminate, UMError } from './errors.js';
 import { Fiber, ParkWait, type Scheduler } from './fiber.js';
 import { native, type NativeRing } from './native.js';
 import { OPCODES, type OpKind } from './op-kinds.js';
-import { NONE, Op, OpState, type MultishotListener, type Scope } from './op.js';
+import { NONE, Op, OpState, Task, type MultishotListener, type Scope } from './op.js';
 import { RunQueue, type Resume } from './runqueue.js';
 import { KERNEL_VERSION } from './prep.js';
 import { BufferGroup, type BufferPoolOptions } from './buffer-pool.js';
@@ -147,6 +147,10 @@ export class Core implements Scheduler {
   readonly probe: Uint8Array;
   readonly runq = new RunQueue();
   readonly fibers = new Set<Fiber>();
+  /** The owner of waits made outside any fiber or scope (top-level shift, select...). */
+  readonly orphans = new Task();
+  /** Tasks of scopes opened outside fibers (timeout/cancellable at top level), while they run. */
+  readonly tasks = new Set<Task>();
 
   /** The mmapped SQE array (16 x int32 per SQE) and the kernel's SQ head. */
   readonly #sqes: Int32Array;
@@ -342,6 +346,7 @@ export class Core implements Scheduler {
 
   /** The current scope, checked for a pending error. Throws it if there is one. */
   enterScope(): Scope | undefined {
+    if (this.closed) throw new MachineClosedError();
     const scope = als.getStore();
     if (scope !== undefined) {
       const e = scope.pendingError();
@@ -731,9 +736,13 @@ export class Core implements Scheduler {
 
   /** Park the current fiber (or scope task) on `w` until woken or cancelled. */
   park(w: ParkWait, scope: Scope | undefined): Promise<any> {
+    if (this.closed) return Promise.reject(new MachineClosedError());
     if (scope !== undefined) {
       w.scope = scope;
       scope.task.link(w);
+    } else {
+      // A wait outside any fiber or scope: close() must still reach it.
+      this.orphans.link(w);
     }
     this.totalWaits++;
     executorWait = w;
@@ -742,6 +751,7 @@ export class Core implements Scheduler {
 
   /** A promise resolved from the runqueue (a yield to the fibers queued before). */
   yieldTurn(): Promise<void> {
+    if (this.closed) return Promise.reject(new MachineClosedError());
     this.totalWaits++;
     executorCore = this;
     return new Promise(yieldExecutor);
@@ -766,6 +776,13 @@ export class Core implements Scheduler {
     const n = new ParkWait(this);
     task.spare = n;
     return n;
+  }
+
+  /** A task for a scope opened outside fibers; close() cancels its waits. Delete it from `tasks` when done. */
+  newTask(): Task {
+    const t = new Task();
+    this.tasks.add(t);
+    return t;
   }
 
   newWait(): ParkWait {
@@ -860,6 +877,9 @@ export class Core implements Scheduler {
       }
       f.cancelWaits(null, err);
     }
+    // Waits outside fibers: at top level, and in scopes opened there.
+    this.orphans.cancelWaits(null, err);
+    for (const task of this.tasks) task.cancelWaits(null, err);
     while (this.runq.runOne()) this.totalSwitches++;
   }
 

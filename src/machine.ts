@@ -618,7 +618,8 @@ export class UringMachine {
     }
     const core = this.#core;
     const parent = core.enterScope();
-    const scope = new Scope(parent?.task ?? new Task(), parent ?? null);
+    const task = parent?.task ?? core.newTask();
+    const scope = new Scope(task, parent ?? null);
     let finished = false;
     let timerFinal: (() => void) | null = null;
     let timerDone = false;
@@ -646,6 +647,7 @@ export class UringMachine {
     try {
       return await als.run(scope, fn);
     } finally {
+      if (parent === undefined) core.tasks.delete(task);
       finished = true;
       if (!timerDone) {
         core.cancelOp(op, NONE);
@@ -663,7 +665,8 @@ export class UringMachine {
     validateFunction(fn, 'fn');
     const core = this.#core;
     const parent = core.enterScope();
-    const scope = new Scope(parent?.task ?? new Task(), parent ?? null);
+    const task = parent?.task ?? core.newTask();
+    const scope = new Scope(task, parent ?? null);
     const abort = (): void => {
       scope.cancelled = true;
       scope.error = signal.reason;
@@ -674,6 +677,7 @@ export class UringMachine {
     try {
       return await als.run(scope, fn);
     } finally {
+      if (parent === undefined) core.tasks.delete(task);
       signal.removeEventListener('abort', abort);
     }
   }
@@ -1407,6 +1411,7 @@ export class UringMachine {
   push(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, false);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (this.#core.closed) throw new MachineClosedError();
     if (!queue.handOff(value)) queue.items.push(value);
   }
 
@@ -1416,6 +1421,7 @@ export class UringMachine {
   unshift(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, true);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (this.#core.closed) throw new MachineClosedError();
     if (!queue.handOff(value)) queue.items.unshift(value);
   }
 
