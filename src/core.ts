@@ -598,12 +598,21 @@ export class Core implements Scheduler {
       const op = ops[c[j]!]!;
       const res = c[j + 2]!;
       const flags = c[j + 3]!;
-      if (flags & F_MORE) {
-        if (op.listener) op.listener.shot(res, flags);
-        continue;
+      // Listeners and maps are library code, but some call out (a timeout's
+      // error class, a writeAsync error hook): whatever throws, the rest of
+      // the batch is settled, and the error surfaces after it.
+      try {
+        if (flags & F_MORE) {
+          if (op.listener) op.listener.shot(res, flags);
+          continue;
+        }
+        this.pending--;
+        this.#complete(op, res, flags);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
       }
-      this.pending--;
-      this.#complete(op, res, flags);
     }
     this.#state[0] = this.pending;
   }
@@ -659,7 +668,16 @@ export class Core implements Scheduler {
     }
     const map = op.map;
     op.cflags = flags;
-    const value = map === null ? res : map(res, op);
+    let value: unknown = res;
+    if (map !== null) {
+      try {
+        value = map(res, op);
+      } catch (e) {
+        this.#release(op);
+        reject(e);
+        return;
+      }
+    }
     this.#release(op);
     resolve(value);
   }

@@ -628,7 +628,14 @@ export class UringMachine {
       final: (res) => {
         timerDone = true;
         if (!finished && (res === -62 || res === 0)) {
-          const err = errorFrom(error);
+          // User code (an error class's constructor) runs here, inside the
+          // completion loop: what it throws becomes the cancel error.
+          let err: unknown;
+          try {
+            err = errorFrom(error);
+          } catch (e) {
+            err = e;
+          }
           scope.cancelled = true;
           scope.error = err;
           scope.task.cancelWaits(scope, err);
