@@ -110,19 +110,23 @@ export function fillIovecs(out: Int32Array, bufs: readonly Uint8Array[], skip: n
   return n;
 }
 
-let executorOp: Op;
+// The executors below receive their target through a module-level slot (a
+// closure per promise would cost an allocation per op); each slot is cleared
+// as soon as the promise is made, or it would keep the last machine (its
+// ring fd, eventfd and pool) reachable after the user dropped it.
+let executorOp: Op | null = null;
 function opExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  executorOp.resolve = resolve;
-  executorOp.reject = reject;
+  executorOp!.resolve = resolve;
+  executorOp!.reject = reject;
 }
-let executorWait: ParkWait;
-let executorCore: Core;
+let executorWait: ParkWait | null = null;
+let executorCore: Core | null = null;
 function yieldExecutor(resolve: (v: void) => void): void {
-  executorCore.schedule(resolve as (v: unknown) => void, undefined);
+  executorCore!.schedule(resolve as (v: unknown) => void, undefined);
 }
 function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  executorWait.resolve = resolve;
-  executorWait.reject = reject;
+  executorWait!.resolve = resolve;
+  executorWait!.reject = reject;
 }
 
 export interface CoreOptions {
@@ -453,7 +457,9 @@ export class Core implements Scheduler {
   promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
     this.submit(op, a, b, c);
     executorOp = op;
-    return new Promise(opExecutor);
+    const p = new Promise(opExecutor);
+    executorOp = null;
+    return p;
   }
 
   /** Submit `op` as multishot: CQEs go to `listener`. */
@@ -764,7 +770,9 @@ export class Core implements Scheduler {
     }
     this.totalWaits++;
     executorWait = w;
-    return new Promise(waitExecutor);
+    const p = new Promise(waitExecutor);
+    executorWait = null;
+    return p;
   }
 
   /** A promise resolved from the runqueue (a yield to the fibers queued before). */
@@ -772,7 +780,9 @@ export class Core implements Scheduler {
     if (this.closed) return Promise.reject(new MachineClosedError());
     this.totalWaits++;
     executorCore = this;
-    return new Promise(yieldExecutor);
+    const p = new Promise<void>(yieldExecutor);
+    executorCore = null;
+    return p;
   }
 
   /**
