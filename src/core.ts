@@ -43,6 +43,7 @@ const BATCH = 1024;
 const CHAIN_LIMIT = 64;
 const CANCEL_ANY = 1 << 2;
 const CANCEL_ALL = 1 << 0;
+const CANCEL_FD = 1 << 1;
 const TIMEOUT_MULTISHOT = 1 << 6;
 const CQ_EVENTFD_DISABLED = 1 << 0;
 const SQ_CQ_OVERFLOW = 1 << 1;
@@ -489,6 +490,30 @@ export class Core implements Scheduler {
     if (!this.#push(t)) {
       t.fill(0);
       this.#deferredCancels.push(op, op.gen); // retried by reap() once the batch is settled
+      return;
+    }
+    this.transient++;
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Cancel every op in flight on `fd` (IORING_OP_ASYNC_CANCEL with
+   * IORING_ASYNC_CANCEL_FD | ALL), before the fd is closed: closing an fd
+   * does not end the ops that hold its file, so a read pending on it would
+   * wait forever. The ops complete with -ECANCELED (or their result, if
+   * they finished first). Nothing is queued while no op is in flight.
+   */
+  cancelFd(fd: number): void {
+    if (this.closed || this.pending === 0) return;
+    const t = this.#cancelTmpl;
+    t.fill(0);
+    t[0] = OPCODES.ASYNC_CANCEL;
+    t[1] = fd;
+    t[7] = CANCEL_FD | CANCEL_ALL;
+    t[8] = -1; // no target op
+    t[9] = TAG_INTERNAL;
+    if (!this.#push(t)) {
+      t.fill(0);
       return;
     }
     this.transient++;

@@ -325,6 +325,8 @@ export class UringMachine {
       // a terminated or timed-out fiber's finally block must still be able
       // to do (the op cannot block, so there is nothing to interrupt).
       poolOps.dropLeftovers(this.#core, fd);
+      // Ops still pending on fd (a read in another fiber) end with ECANCELED.
+      this.#core.cancelFd(fd);
       const op = this.#core.acquire(OP_KINDS.close, undefined);
       const t = this.#core.tmpl;
       t[0] = OPCODES.CLOSE;
@@ -928,6 +930,7 @@ export class UringMachine {
     if (core.closed) throw new MachineClosedError();
     if (writeQueue.closeAfterWrites(core, fd, () => this.closeAsync(fd))) return;
     poolOps.dropLeftovers(core, fd);
+    core.cancelFd(fd);
     const op = core.acquire(OP_KINDS.close, undefined);
     const t = core.tmpl;
     t[0] = OPCODES.CLOSE;
