@@ -230,6 +230,19 @@ static napi_value t_new(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* tlsBuffers(conn, in, out): swap the network buffers (see um_tls_set_buffers). */
+static napi_value t_buffers(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  struct um_tls *t = conn_of(env, argv[0]);
+  if (!t) return js_int(env, UM_TLS_ERR_CLOSED);
+  size_t in_len = 0, out_len = 0;
+  uint8_t *in = bytes(env, argv[1], &in_len);
+  uint8_t *out = bytes(env, argv[2], &out_len);
+  if (!in || !out || in_len > INT32_MAX || out_len > INT32_MAX) return js_int(env, -EINVAL);
+  um_tls_set_buffers(t, in, (uint32_t)in_len, out, (uint32_t)out_len);
+  return js_int(env, 0);
+}
+
 static napi_value t_free(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 1);
   conn_box *b = external(env, argv[0]);
@@ -343,6 +356,7 @@ napi_status js_tls_init(napi_env env, napi_value exports) {
       {"tlsCtxError", NULL, t_ctx_error, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tlsNew", NULL, t_new, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tlsFree", NULL, t_free, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tlsBuffers", NULL, t_buffers, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tlsHost", NULL, t_host, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tlsHandshake", NULL, t_handshake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tlsRead", NULL, t_read, NULL, NULL, NULL, napi_enumerable, NULL},

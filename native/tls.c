@@ -392,6 +392,13 @@ struct um_tls *um_tls_new(struct um_tls_ctx *c, uint8_t *in, uint32_t in_cap, ui
   return t;
 }
 
+void um_tls_set_buffers(struct um_tls *t, uint8_t *in, uint32_t in_cap, uint8_t *out, uint32_t out_cap) {
+  t->in = in;
+  t->in_cap = in_cap;
+  t->out = out;
+  t->out_cap = out_cap;
+}
+
 void um_tls_free(struct um_tls *t) {
   if (!t) return;
   SSL_free(t->ssl); /* frees the BIO; neither writes to the buffers */

@@ -61,6 +61,9 @@ const char *um_tls_ctx_error(struct um_tls_ctx *c);
 struct um_tls *um_tls_new(struct um_tls_ctx *c, uint8_t *in, uint32_t in_cap, uint8_t *out, uint32_t out_cap,
                           int32_t *st);
 void um_tls_free(struct um_tls *t);
+/* New network buffers (JS grows them for bulk transfers; the old ones must
+ * hold nothing the connection still needs: JS swaps them only when empty). */
+void um_tls_set_buffers(struct um_tls *t, uint8_t *in, uint32_t in_cap, uint8_t *out, uint32_t out_cap);
 /* Client: SNI name (not sent for an IP literal) and the identity to verify (NULL: none). */
 int um_tls_set_host(struct um_tls *t, const char *sni, const char *verify_name);
 int um_tls_handshake(struct um_tls *t);

@@ -90,6 +90,7 @@ export interface NativeAddon {
   tlsCtxError(ctx: object): string | null;
   tlsNew(ctx: object, netIn: Uint8Array, netOut: Uint8Array, state: Int32Array): object | number;
   tlsFree(conn: object): number;
+  tlsBuffers(conn: object, netIn: Uint8Array, netOut: Uint8Array): number;
   tlsHost(conn: object, sni: string | null, verifyName: string | null): number;
   tlsHandshake(conn: object): number;
   tlsRead(conn: object, dst: Uint8Array, off: number, len: number): number;
