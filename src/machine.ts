@@ -965,7 +965,10 @@ export class UringMachine {
    * a failure rejects with a TLSError whose code names it
    * ('CERT_HAS_EXPIRED', 'HOSTNAME_MISMATCH', ...). Pass `secureContext`
    * (createSecureContext()) to share parsed PEM between connections. On
-   * failure the fd stays open (the caller's).
+   * failure the fd stays open (the caller's). Ops: IORING_OP_RECV / SEND
+   * (io_uring_prep_recv(3), io_uring_prep_send(3)), Linux >= 5.6. Port of the
+   * original's plan (UringMachine TODO "OpenSSL": a BIO whose reads and
+   * writes are machine ops, plus ssl_read/ssl_write); docs/API.md "TLS".
    *
    * @example
    * const t = await m.tls(fd, { servername: 'example.com', alpn: ['http/1.1'] });
