@@ -127,6 +127,11 @@ export class Stream implements MultishotListener {
     this.#avail += c.length;
   }
 
+  /** @internal Where the bytes come from, when not the fd's pool read (a TLS connection). */
+  get source(): StreamSource | null {
+    return this.#source;
+  }
+
   /** Bytes buffered and not yet consumed. */
   get buffered(): number {
     return this.#avail;

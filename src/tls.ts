@@ -854,6 +854,10 @@ export class TlsStreamSource {
   unread(b: Buffer): void {
     this.#t.unread(b);
   }
+  /** m.toReadable(m.stream(t)): the connection's transport. */
+  [kTransport](m: UringMachine): Transport {
+    return this.#t[kTransport](m);
+  }
 }
 
 // ---- The adapters' transport --------------------------------------------------------------------

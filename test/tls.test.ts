@@ -572,6 +572,23 @@ test('m.stream(t): getLine, getString and RESP over TLS; release gives unread by
   const st2 = m.stream(c);
   assert.equal((await st2.readToEof()).length, 0);
   await c.close();
+  // m.toReadable(stream over TLS): the bytes the Stream buffered come first,
+  // then the rest of the connection (not the fd's ciphertext).
+  const [s3, c3] = await ourPair(m);
+  await m.sslWrite(s3, 'head\nbuffered tail');
+  const st3 = m.stream(c3);
+  assert.equal(await st3.getLine(), 'head');
+  const r = m.toReadable(st3);
+  const w = m.spin(async () => {
+    await m.sleep(5);
+    await m.sslWrite(s3, ' and more');
+    await s3.close();
+  });
+  const parts: Buffer[] = [];
+  for await (const chunk of r) parts.push(chunk as Buffer);
+  assert.equal(Buffer.concat(parts).toString(), 'buffered tail and more');
+  await m.join(w);
+  for (let i = 0; i < 100 && !c3.closed; i++) await m.sleep(1);
   await finish();
 });
 
