@@ -482,6 +482,14 @@ export function transportFor(m: UringMachine, target: unknown, opts: AdapterOpti
   }
   if (target instanceof Stream) {
     if (!streamOk) throw argTypeError('target', 'an fd or a TLS connection', target);
+    const src = target.source as Partial<TransportSource> | null;
+    if (src !== null && typeof src[kTransport] === 'function') {
+      // A Stream over a TLS connection: release() gives its unconsumed
+      // plaintext back to the connection (synchronously: it has no op to
+      // wait for), whose transport returns it first.
+      void target.release();
+      return src[kTransport](m);
+    }
     // The Stream stops reading; what it buffered becomes the fd's leftovers,
     // which the transport hands on first.
     return new FdTransport(m, target.fd, target.release(), readSize);

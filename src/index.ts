@@ -41,3 +41,7 @@ export type { AdapterOptions, UMSocket } from './adapters.js';
 export { serveHttp } from './http.js';
 export type { HttpServing } from './http.js';
 // ---- end (issue 10) ----
+// ---- TLS (issue 11) ----
+export { TlsConnection, SecureContext, TLSError, createSecureContext, liveObjects as tlsLiveObjects } from './tls.js';
+export type { TlsOptions, SecureContextOptions } from './tls.js';
+// ---- end (issue 11) ----

@@ -53,6 +53,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import type { ReadableStream, WritableStream } from 'node:stream/web';
 import * as adapters from './adapters.js';
 import type { AdapterOptions } from './adapters.js';
+import * as tls from './tls.js';
 // ---- end (issue 10) ----
 
 export type { Metrics } from './core.js';
@@ -314,6 +315,7 @@ export class UringMachine {
     if (arguments.length === 0) {
       writeQueue.closeWrites(this.#core);
       this.#core.close();
+      tls.closeAll(this.#core); // their ops are done: free the OpenSSL objects
       return;
     }
     try {
@@ -992,11 +994,51 @@ export class UringMachine {
    * A buffered reader over `fd` on the machine's buffer pool (see Stream):
    * `mode` 'read' (default; any fd) or 'recv' (sockets).
    */
-  stream(fd: number, opts?: StreamOptions): Stream {
+  stream(fd: number | tls.TlsConnection, opts?: StreamOptions): Stream {
+    if (fd instanceof tls.TlsConnection) {
+      const o = validateStreamOptions(opts);
+      if (this.#core.closed) throw new MachineClosedError();
+      return new Stream(this.#core, fd.fd, o, new tls.TlsStreamSource(fd));
+    }
     validateFd(fd);
     const o = validateStreamOptions(opts);
     if (this.#core.closed) throw new MachineClosedError();
     return new Stream(this.#core, fd, o);
+  }
+
+  // ---- TLS (issue 11; logic in tls.ts) ----
+
+  /**
+   * A TLS connection over socket `fd`, once the handshake is done (client,
+   * or server with `isServer`). OpenSSL (the one inside node) runs over a
+   * BIO whose reads and writes are recv/send ops on this machine, parked on
+   * the calling fiber: cancellable by timeout, terminate and AbortSignal.
+   * Clients verify the server's certificate (against `ca`, default Node's
+   * root certificates, and `servername`) unless `rejectUnauthorized: false`;
+   * a failure rejects with a TLSError whose code names it
+   * ('CERT_HAS_EXPIRED', 'HOSTNAME_MISMATCH', ...). Pass `secureContext`
+   * (createSecureContext()) to share parsed PEM between connections. On
+   * failure the fd stays open (the caller's). Ops: IORING_OP_RECV / SEND
+   * (io_uring_prep_recv(3), io_uring_prep_send(3)), Linux >= 5.6. Port of the
+   * original's plan (UringMachine TODO "OpenSSL": a BIO whose reads and
+   * writes are machine ops, plus ssl_read/ssl_write); docs/API.md "TLS".
+   *
+   * @example
+   * const t = await m.tls(fd, { servername: 'example.com', alpn: ['http/1.1'] });
+   * await m.sslWrite(t, 'GET / HTTP/1.1\r\nHost: example.com\r\n\r\n');
+   */
+  tls(fd: number, opts?: tls.TlsOptions): Promise<tls.TlsConnection> {
+    return tls.connect(this, this.#core, fd, opts);
+  }
+
+  /** Decrypted bytes of `t` into `buf` (at most `maxlen`); 0 at close_notify or EOF. Cancelling it loses no byte. */
+  sslRead(t: tls.TlsConnection, buf: Uint8Array, maxlen?: number): Promise<number> {
+    return tls.sslRead(t, buf, maxlen);
+  }
+
+  /** Encrypt and send all of `data` (or its first `len` bytes) on `t`; resolves the count. */
+  sslWrite(t: tls.TlsConnection, data: Uint8Array | string, len?: number): Promise<number> {
+    return tls.sslWrite(t, data, len);
   }
 
   // ---- Node ecosystem adapters (issue 10; logic in adapters.ts) ----
@@ -1016,7 +1058,7 @@ export class UringMachine {
    * @example
    * await pipeline(m.toReadable(fd), zlib.createGzip(), m.toWritable(out));
    */
-  toReadable(target: number | Stream, opts?: AdapterOptions): Readable {
+  toReadable(target: number | Stream | tls.TlsConnection, opts?: AdapterOptions): Readable {
     return adapters.toReadable(this, target, opts);
   }
 
@@ -1027,7 +1069,7 @@ export class UringMachine {
    * retried. `end()` on a socket is shutdown(SHUT_WR) once all is written.
    * Errors (UMError) reach the write's callback and 'error'.
    */
-  toWritable(target: number, opts?: AdapterOptions): Writable {
+  toWritable(target: number | tls.TlsConnection, opts?: AdapterOptions): Writable {
     return adapters.toWritable(this, target, opts);
   }
 
@@ -1038,7 +1080,7 @@ export class UringMachine {
    * node:http uses: setTimeout, setNoDelay, setKeepAlive, remoteAddress &
    * co, destroySoon.
    */
-  toDuplex(target: number, opts?: AdapterOptions): Duplex {
+  toDuplex(target: number | tls.TlsConnection, opts?: AdapterOptions): Duplex {
     return adapters.toDuplex(this, target, opts);
   }
 
@@ -1047,7 +1089,7 @@ export class UringMachine {
    * `WritableStream`, on the same transport as toDuplex; the fd is closed
    * once both sides are done (`autoClose: false` leaves it open).
    */
-  toWebStreams(target: number, opts?: AdapterOptions): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  toWebStreams(target: number | tls.TlsConnection, opts?: AdapterOptions): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
     return adapters.toWebStreams(this, target, opts);
   }
 

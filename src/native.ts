@@ -77,6 +77,31 @@ export interface NativeAddon {
   // ---- end (issue 3) ----
   /** getpeername(2) (peer) or getsockname(2) into out: the length, or -errno (issue 10). */
   sockName(fd: number, peer: boolean, out: Uint8Array): number;
+  // ---- TLS (issue 11): native/js_tls.c; handles are externals, statuses in native/um_tls.h ----
+  tlsSupported(): string | null;
+  tlsLive(): [number, number];
+  tlsCtxNew(isServer: boolean): object | number;
+  tlsCtxFree(ctx: object): number;
+  tlsCtxCert(ctx: object, pem: Uint8Array): number;
+  tlsCtxKey(ctx: object, pem: Uint8Array): number;
+  tlsCtxCa(ctx: object, pem: Uint8Array): number;
+  tlsCtxRoots(ctx: object, pem: Uint8Array): number;
+  tlsCtxAlpn(ctx: object, wire: Uint8Array): number;
+  tlsCtxVerify(ctx: object, verifyPeer: boolean, requirePeerCert: boolean): number;
+  tlsCtxVersions(ctx: object, min: number, max: number): number;
+  tlsCtxError(ctx: object): string | null;
+  tlsNew(ctx: object, netIn: Uint8Array, netOut: Uint8Array, state: Int32Array): object | number;
+  tlsFree(conn: object): number;
+  tlsBuffers(conn: object, netIn: Uint8Array, netOut: Uint8Array): number;
+  tlsHost(conn: object, sni: string | null, verifyName: string | null): number;
+  tlsHandshake(conn: object): number;
+  tlsRead(conn: object, dst: Uint8Array, off: number, len: number): number;
+  tlsWrite(conn: object, src: Uint8Array, off: number, len: number): number;
+  tlsShutdown(conn: object): number;
+  tlsError(conn: object): { reason: string | null; verify: number; verifyText: string | null; verifyName: string | null };
+  tlsInfo(conn: object): { version: string | null; cipher: string | null; servername: string | null; alpn: string | null; verify: number; verifyName: string | null };
+  tlsPending(conn: object): number;
+  // ---- end (issue 11) ----
   constants: Record<string, number>;
   layout: Record<string, number>;
 }

@@ -52,6 +52,18 @@ export interface StreamOptions {
 
 const decoder = new TextDecoder('utf-8');
 
+/**
+ * Where a Stream's bytes come from when it is not an fd's pool read: a TLS
+ * connection (m.stream(t), src/tls.ts). read() resolves a chunk of the
+ * stream's own, or null at EOF; it is cancellable like any op and loses
+ * nothing when cancelled. unread() takes back what release() leaves over.
+ * @internal
+ */
+export interface StreamSource {
+  read(): Promise<Buffer | null>;
+  unread(b: Buffer): void;
+}
+
 export class Stream implements MultishotListener {
   readonly fd: number;
   readonly #core: Core;
@@ -76,14 +88,17 @@ export class Stream implements MultishotListener {
   #finalWaiters: (() => void)[] = [];
   #restartWanted = false;
   #released = false;
+  readonly #source: StreamSource | null;
 
   /** @internal */
-  constructor(core: Core, fd: number, opts: StreamOptions) {
+  constructor(core: Core, fd: number, opts: StreamOptions, source: StreamSource | null = null) {
     this.#core = core;
     this.fd = fd;
     this.#g = core.pool;
     this.#recv = opts.mode === 'recv';
     this.#hwm = opts.highWaterMark ?? 1 << 20;
+    this.#source = source;
+    if (source !== null) return;
     this.#oneShot = oneShotOnly(fd);
     // Bytes an earlier reader of this fd received but did not consume come first.
     for (let c = takeLeftover(core, fd); c !== undefined; c = takeLeftover(core, fd)) this.#own(c);
@@ -110,6 +125,11 @@ export class Stream implements MultishotListener {
     this.#starts.push(0);
     this.#ends.push(c.length);
     this.#avail += c.length;
+  }
+
+  /** @internal Where the bytes come from, when not the fd's pool read (a TLS connection). */
+  get source(): StreamSource | null {
+    return this.#source;
   }
 
   /** Bytes buffered and not yet consumed. */
@@ -197,6 +217,7 @@ export class Stream implements MultishotListener {
       return Promise.reject(e);
     }
     if (this.#eof) return Promise.resolve(false);
+    if (this.#source !== null) return this.#fillFromSource(this.#source);
     let scope;
     try {
       scope = this.#core.enterScope();
@@ -230,6 +251,16 @@ export class Stream implements MultishotListener {
     };
     this.#waiter = w;
     return this.#core.park(w, scope);
+  }
+
+  async #fillFromSource(source: StreamSource): Promise<boolean> {
+    const c = await source.read();
+    if (c === null) {
+      this.#eof = true;
+      return false;
+    }
+    this.#own(c);
+    return true;
   }
 
   /** Wait until at least `n` bytes are buffered; false if EOF comes first. */
@@ -597,7 +628,8 @@ export class Stream implements MultishotListener {
       const rest = Buffer.allocUnsafe(this.#avail);
       this.#copy(rest, 0, rest.length);
       this.#consume(rest.length);
-      stashLeftover(this.#core, this.fd, rest);
+      if (this.#source !== null) this.#source.unread(rest);
+      else stashLeftover(this.#core, this.fd, rest);
     }
   }
 
