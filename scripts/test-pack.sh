@@ -18,7 +18,7 @@ fail() { echo "test-pack: FAIL: $*" >&2; exit 1; }
 tarball="$(ls "$work"/uringmachine-*.tgz)"
 tar -tzf "$tarball" | sed 's|^package/||' | sort >"$work/contents"
 for f in prebuilds/linux-x64/uringmachine.glibc.node prebuilds/linux-arm64/uringmachine.glibc.node \
-  dist/index.js dist/index.d.ts LICENSE CHANGELOG.md README.md package.json binding.gyp native/ring.c; do
+  dist/index.js dist/index.d.ts src/index.ts examples/echo-server.ts docs/API.md LICENSE CHANGELOG.md README.md package.json binding.gyp native/ring.c; do
   grep -qx -- "$f" "$work/contents" || fail "$f missing from the tarball"
 done
 # Source maps point at their sources: none may ship without them.
@@ -26,7 +26,9 @@ if grep -q '\.map$' "$work/contents"; then
   grep -q '^src/' "$work/contents" || fail 'source maps shipped without src/'
 fi
 if grep -q '^build/' "$work/contents"; then fail 'build/ shipped'; fi
-mkdir -p "$work/x" && tar -xzf "$tarball" -C "$work/x" package/prebuilds
+mkdir -p "$work/x" && tar -xzf "$tarball" -C "$work/x" package/prebuilds package/dist
+# Internals are stripped from the declarations (stripInternal).
+if grep -l '_core' "$work"/x/package/dist/*.d.ts; then fail 'the .d.ts files expose _core'; fi
 file "$work/x/package/prebuilds/linux-arm64/uringmachine.glibc.node" | grep -q 'ARM aarch64' || fail 'arm64 prebuild is not AArch64'
 file "$work/x/package/prebuilds/linux-x64/uringmachine.glibc.node" | grep -q 'x86-64' || fail 'x64 prebuild is not x86-64'
 

@@ -79,6 +79,9 @@ export class Deque<T> {
 
 /** A lock for the fibers of one machine; FIFO among waiters. Use `m.synchronize(mu, fn)`. */
 export class Mutex {
+  // Nominal typing: the internals are stripped from the .d.ts, and without a
+  // private member any object with `isLocked` would type-check as a Mutex.
+  declare private readonly _mutexBrand: never;
   /** @internal */ locked = false;
   /** @internal */ readonly waiters = new Deque<Waiter>();
 
@@ -102,6 +105,8 @@ export class Mutex {
 
 /** A FIFO queue for the fibers of one machine. Use `m.push/unshift/shift/pop`. */
 export class Queue<T = unknown> {
+  // Nominal typing (see Mutex): a SharedQueue must not pass for a Queue.
+  declare private readonly _queueBrand: never;
   /** @internal */ readonly items = new Deque<T>();
   /** @internal */ readonly waiters = new Deque<Waiter>();
 

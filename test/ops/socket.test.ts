@@ -295,7 +295,7 @@ test('socket() fds are close-on-exec; flags adds SOCK_NONBLOCK', async () => {
 
 test('bind / listen fall back to the syscalls where the kernel lacks IORING_OP_BIND / LISTEN', async () => {
   const m = createMachine();
-  const probe = m._core.probe;
+  const probe = (m as unknown as { _core: { probe: Uint8Array } })._core.probe;
   const saved = [probe[56]!, probe[57]!];
   probe[56] = 0; // as on a kernel < 6.11
   probe[57] = 0;
