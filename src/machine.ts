@@ -4,10 +4,9 @@
  *
  * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
  */
-import { readFileSync } from 'node:fs';
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
-import { KERNEL_VERSION, mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
+import { mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
 import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
@@ -48,6 +47,9 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 import * as netOps from './net-ops.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
+// ---- Adoption (issue 12): imports ----
+import { createCore, probe as probeImpl, type ProbeResult } from './probe.js';
+// ---- end (issue 12) ----
 // ---- Node ecosystem adapters (issue 10): imports ----
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { ReadableStream, WritableStream } from 'node:stream/web';
@@ -56,6 +58,7 @@ import type { AdapterOptions } from './adapters.js';
 // ---- end (issue 10) ----
 
 export type { Metrics } from './core.js';
+export type { ProbeFeatures, ProbeResult } from './probe.js';
 
 /** Options of `new UringMachine()`. */
 export interface UringMachineOptions {
@@ -95,7 +98,6 @@ export interface Statx {
 const AT_FDCWD = -100;
 const O_CLOEXEC = native.constants.O_CLOEXEC ?? 0o2000000;
 const L = native.layout;
-const MIN_KERNEL = 601;
 
 
 function check(ret: number, syscall: string): number {
@@ -111,78 +113,6 @@ function errorFrom(error: Error | (new () => Error) | undefined): Error {
 
 function mapSleep(_res: number, op: Op): number {
   return op.value;
-}
-
-/** A file's first line, or null where it cannot be read. */
-function readLine(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8').split('\n')[0]!.trim();
-  } catch {
-    return null;
-  }
-}
-
-/** The Seccomp mode of this process (0 none, 1 strict, 2 filter) from /proc/self/status, or -1. */
-function seccompMode(): number {
-  try {
-    const m = /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) : -1;
-  } catch {
-    return -1;
-  }
-}
-
-const SECCOMP_FIX =
-  'Fix: allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile ' +
-  '(Docker >= 25 and containerd 2 deny them by default: see the README, "io_uring in containers").';
-
-/**
- * The constructor's error: the native error of io_uring_setup, or of the
- * first io_uring_register / io_uring_enter (a seccomp policy may allow setup
- * and deny the others), with the actual cause read from the system: the
- * kernel.io_uring_disabled sysctl, and this process's seccomp mode.
- */
-function setupError(e: unknown): Error {
-  const errno = (e as { errno?: number }).errno;
-  if (typeof errno !== 'number') return e as Error;
-  const syscall = (e as { syscall?: string }).syscall ?? 'io_uring_setup';
-  const err = new UMError(-errno, syscall);
-  const sysctl = readLine('/proc/sys/kernel/io_uring_disabled');
-  const group = readLine('/proc/sys/kernel/io_uring_group');
-  const seccomp = seccompMode();
-  const filtered = seccomp === 2 ? ' This process runs under a seccomp filter (Seccomp: 2 in /proc/self/status).' : '';
-  let why: string;
-  if (syscall !== 'io_uring_setup' && (errno === 1 || errno === 38 || errno === 13)) {
-    why =
-      `io_uring_setup worked but ${syscall} is denied: a seccomp policy filters it` +
-      `${seccomp === 2 ? ' (this process runs under a seccomp filter, Seccomp: 2 in /proc/self/status)' : ''}. ${SECCOMP_FIX}`;
-  } else if (errno === 1 || errno === 13) {
-    // EPERM: the sysctl (2, or 1 for a user outside io_uring_group) or seccomp.
-    if (sysctl === '2') {
-      why = 'io_uring is disabled on this system: the sysctl kernel.io_uring_disabled is 2. Fix: `sysctl -w kernel.io_uring_disabled=0`.';
-    } else if (sysctl === '1' && process.getuid?.() !== 0) {
-      why =
-        `io_uring is restricted on this system: kernel.io_uring_disabled is 1 and this user is not in kernel.io_uring_group (${group ?? '?'}).` +
-        ' Fix: add the user to that group, or `sysctl -w kernel.io_uring_disabled=0`.';
-    } else if (seccomp === 2) {
-      why = `a seccomp policy denies io_uring_setup (the sysctl kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}).${filtered} ${SECCOMP_FIX}`;
-    } else {
-      why = `io_uring_setup was refused (kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}, no seccomp filter seen): check the security modules (SELinux, AppArmor) and the container runtime.`;
-    }
-  } else if (errno === 38) {
-    why =
-      seccomp === 2
-        ? `io_uring_setup is filtered by a seccomp policy (ENOSYS).${filtered} ${SECCOMP_FIX}`
-        : 'the kernel has no io_uring (CONFIG_IO_URING off). Fix: run on Linux >= 6.1 with io_uring enabled.';
-  } else if (errno === 12) {
-    why = 'the kernel could not allocate the ring (locked-memory limit). Fix: use a smaller `entries`, or raise RLIMIT_MEMLOCK (`ulimit -l`).';
-  } else if (errno === 22 && syscall === 'io_uring_setup') {
-    why = 'the kernel rejected every setup flag set we know: it is older than Linux 5.19. Fix: run on Linux >= 6.1.';
-  } else {
-    why = `${syscall} failed.`;
-  }
-  (err as { message: string }).message = `${err.message}: ${why}`;
-  return err;
 }
 
 /** Multishot timeout as an async iterator of tick counts. */
@@ -251,19 +181,18 @@ export class UringMachine {
     const maxSwitches = opts.maxSwitches ?? 64;
     if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
     const bufferPool = validatePoolOptions(opts.bufferPool);
-    const kv = KERNEL_VERSION;
-    if (kv > 0 && kv < MIN_KERNEL) {
-      const err = new UMError(-38, 'io_uring_setup');
-      (err as { message: string }).message =
-        `${err.message}: uringmachine needs Linux >= 6.1 (this is ${Math.floor(kv / 100)}.${kv % 100}). Fix: upgrade the kernel.`;
-      throw err;
-    }
-    try {
-      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches, bufferPool });
-    } catch (e) {
-      throw setupError(e);
-    }
+    this.#core = createCore({ entries, sqpollIdleMs, maxSwitches, bufferPool });
     this.#sqpoll = sqpollIdleMs >= 0;
+  }
+
+  /**
+   * Whether io_uring works here, without throwing: sets up a small ring
+   * (as the constructor would, io_uring_setup, register and enter) and
+   * releases it. `reason` is the constructor's error message when not.
+   * Lets an app pick node:net / node:fs where io_uring is blocked.
+   */
+  static probe(): ProbeResult {
+    return probeImpl();
   }
 
   // ---- Machine -------------------------------------------------------------
