@@ -5,12 +5,12 @@
 //   node out/examples/http-server.js            # 127.0.0.1:1234
 //   curl -v http://127.0.0.1:1234/
 //
-// Prints "listening <port>" (PORT=0 picks a free port). It parses what it
+// Prints "listening <port>" (PORT=0: a free port, read back with
+// getsockname). It parses what it
 // needs and rejects what it cannot handle (400 for a malformed request,
 // 431 for a header line over 8 KiB, 501 for chunked request bodies), and
 // closes the connection after `Connection: close` or an HTTP/1.0 request
 // without keep-alive.
-import { createServer } from 'node:net';
 
 import { constants, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
@@ -28,17 +28,6 @@ function status(code: number, text: string): Buffer {
 const BAD_REQUEST = status(400, 'Bad Request');
 const TOO_LARGE = status(431, 'Request Header Fields Too Large');
 const NOT_IMPLEMENTED = status(501, 'Not Implemented');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function sendAll(m: UringMachine, fd: number, data: Buffer): Promise<void> {
   let off = 0;
@@ -118,9 +107,9 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
 
 async function main(): Promise<void> {
   const m = new UringMachine();
-  let port = Number(process.env.PORT ?? 1234);
-  if (port === 0) port = await freePort();
-  const listener = await m.tcpListen(host, port, 1024);
+  const wanted = Number(process.env.PORT ?? 1234);
+  const listener = await m.tcpListen(host, wanted, 1024);
+  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
   const acceptor = m.spin(async () => {
     for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
   });

@@ -35,6 +35,8 @@ export type { StreamOptions } from './stream.js';
 export type { BufferPoolOptions } from './buffer-pool.js';
 // ---- Sockets, one-shot (issue 3) ----
 export type { RecvfromResult } from './net-ops.js';
+export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
+export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 // ---- end (issue 3) ----
 // ---- Node ecosystem adapters (issue 10) ----
 export type { AdapterOptions, UMSocket } from './adapters.js';

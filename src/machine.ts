@@ -49,6 +49,10 @@ import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
 // ---- Adoption (issue 12): imports ----
 import { createCore, probe as probeImpl, type ProbeResult } from './probe.js';
+import * as dnsConnect from './dns-connect.js';
+import type { ConnectOptions, ListenOptions } from './dns-connect.js';
+import * as netNames from './net-names.js';
+import type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 // ---- end (issue 12) ----
 // ---- Node ecosystem adapters (issue 10): imports ----
 import type { Duplex, Readable, Writable } from 'node:stream';
@@ -59,6 +63,8 @@ import type { AdapterOptions } from './adapters.js';
 
 export type { Metrics } from './core.js';
 export type { ProbeFeatures, ProbeResult } from './probe.js';
+export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
+export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 
 /** Options of `new UringMachine()`. */
 export interface UringMachineOptions {
@@ -989,9 +995,16 @@ export class UringMachine {
     return poolOps.recvEach(this.#core, fd, flags);
   }
 
-  /** Each connection accepted on listening socket `fd` (one multishot accept; fds are O_CLOEXEC). */
-  acceptEach(fd: number): AsyncIterableIterator<number> {
-    return poolOps.acceptEach(this.#core, fd);
+  /**
+   * Each connection accepted on listening socket `fd` (one multishot accept;
+   * fds are O_CLOEXEC). With `{ peer: true }`, each is `{ fd, address, port,
+   * family }` (getpeername of the new fd).
+   */
+  acceptEach(fd: number): AsyncIterableIterator<number>;
+  acceptEach(fd: number, opts: AcceptOptions & { peer: true }): AsyncIterableIterator<AcceptedConnection>;
+  acceptEach(fd: number, opts?: AcceptOptions): AsyncIterableIterator<number> | AsyncIterableIterator<AcceptedConnection>;
+  acceptEach(fd: number, opts?: AcceptOptions): AsyncIterableIterator<number> | AsyncIterableIterator<AcceptedConnection> {
+    return netNames.acceptEach(this.#core, fd, opts);
   }
 
   /** Push each connection accepted on `fd` into `queue` until cancelled or an error. */
@@ -1209,18 +1222,37 @@ export class UringMachine {
     return netOps.listen(this.#core, fd, backlog);
   }
 
-  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5). */
-  connect(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
-    return netOps.connect(this.#core, fd, host, port);
+  /**
+   * connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5).
+   * A host name is looked up (node:dns, off the loop; the first address of
+   * the socket's family). `opts.timeout`: cancel the kernel connect after
+   * that many ms with a TimeoutError.
+   */
+  connect(fd: number, host: string | Uint8Array, port?: number, opts?: ConnectOptions): Promise<void> {
+    return dnsConnect.connect(this.#core, fd, host, port, opts);
   }
 
   /**
    * accept4(2) with SOCK_CLOEXEC (IORING_OP_ACCEPT, io_uring_prep_accept(3));
-   * resolves the connection's fd. A cancelled accept that completes anyway
-   * closes the fd it got.
+   * resolves the connection's fd, or with `{ peer: true }` `{ fd, address,
+   * port, family }`. A cancelled accept that completes anyway closes the fd
+   * it got.
    */
-  accept(fd: number): Promise<number> {
-    return netOps.accept(this.#core, fd);
+  accept(fd: number): Promise<number>;
+  accept(fd: number, opts: AcceptOptions & { peer: true }): Promise<AcceptedConnection>;
+  accept(fd: number, opts?: AcceptOptions): Promise<number | AcceptedConnection>;
+  accept(fd: number, opts?: AcceptOptions): Promise<number | AcceptedConnection> {
+    return netNames.accept(this.#core, fd, opts);
+  }
+
+  /** getsockname(2): the socket's own address, e.g. the port `tcpListen(host, 0)` got. Throws a UMError. */
+  getsockname(fd: number): SocketAddress {
+    return netNames.sockName(fd, false);
+  }
+
+  /** getpeername(2): the connected peer's address. Throws a UMError (ENOTCONN if not connected). */
+  getpeername(fd: number): SocketAddress {
+    return netNames.sockName(fd, true);
   }
 
   /**
@@ -1287,14 +1319,24 @@ export class UringMachine {
     return netOps.setsockopt(this.#core, fd, level, opt, value);
   }
 
-  /** A listening TCP socket on host:port: socket + SO_REUSEADDR + bind + listen. Resolves its fd. */
-  tcpListen(host: string, port: number, backlog = 511): Promise<number> {
-    return netOps.tcpListen(this.#core, host, port, backlog);
+  /**
+   * A listening TCP socket on host:port: socket + SO_REUSEADDR + bind +
+   * listen. Resolves its fd; port 0 picks a free one (`m.getsockname(fd).port`).
+   * A host name is looked up (node:dns) and its first address used.
+   */
+  tcpListen(host: string, port: number, backlog = 511, opts?: ListenOptions): Promise<number> {
+    return dnsConnect.tcpListen(this.#core, host, port, backlog, opts);
   }
 
-  /** A TCP connection to host:port: socket + connect. Resolves its fd. */
-  tcpConnect(host: string, port: number): Promise<number> {
-    return netOps.tcpConnect(this.#core, host, port);
+  /**
+   * A TCP connection to host:port: socket + connect. Resolves its fd. A host
+   * name is looked up (node:dns, off the loop) and its addresses raced
+   * happy-eyeballs style (RFC 8305: families alternated, the next attempt
+   * 250 ms after the last or when it fails; the losers cancelled and closed).
+   * `opts.timeout`: give up after that many ms with a TimeoutError.
+   */
+  tcpConnect(host: string, port: number, opts?: ConnectOptions): Promise<number> {
+    return dnsConnect.tcpConnect(this.#core, host, port, opts, (ms) => this.sleep(ms));
   }
   // ---- end Sockets (one-shot) (issue 3) ----
 
