@@ -37,6 +37,7 @@ export type { BufferPoolOptions } from './buffer-pool.js';
 export type { RecvfromResult } from './net-ops.js';
 export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
 export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
+export type { UncancellableOptions } from './shield.js';
 // ---- end (issue 3) ----
 // ---- Node ecosystem adapters (issue 10) ----
 export type { AdapterOptions, UMSocket } from './adapters.js';

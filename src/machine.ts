@@ -52,6 +52,7 @@ import { createCore, probe as probeImpl, type ProbeResult } from './probe.js';
 import * as dnsConnect from './dns-connect.js';
 import type { ConnectOptions, ListenOptions } from './dns-connect.js';
 import * as netNames from './net-names.js';
+import { uncancellable as shield, type UncancellableOptions } from './shield.js';
 import type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 // ---- end (issue 12) ----
 // ---- Node ecosystem adapters (issue 10): imports ----
@@ -65,6 +66,7 @@ export type { Metrics } from './core.js';
 export type { ProbeFeatures, ProbeResult } from './probe.js';
 export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
 export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
+export type { UncancellableOptions } from './shield.js';
 
 /** Options of `new UringMachine()`. */
 export interface UringMachineOptions {
@@ -496,7 +498,9 @@ export class UringMachine {
 
   /**
    * Sleep `ms` milliseconds (IORING_OP_TIMEOUT, io_uring_prep_timeout(3));
-   * resolves `ms`. `ms <= 0` sleeps until cancelled.
+   * resolves `ms`. `ms <= 0` resolves after one pass of the machine (a
+   * timeout op of 0, like setTimeout(0)), so `sleep(deadline - Date.now())`
+   * never hangs; only `Infinity` sleeps until cancelled.
    */
   sleep(ms: number): Promise<number> {
     const core = this.#core;
@@ -504,7 +508,8 @@ export class UringMachine {
       validateMs(ms);
       const scope = core.enterScope();
       const op = core.acquire(OP_KINDS.timeout, scope);
-      const ts = op.timespec(ms <= 0 ? -1 : ms);
+      // Infinity saturates to KTIME_MAX (until cancelled); <= 0 fires at once.
+      const ts = op.timespec(ms <= 0 ? 0 : ms);
       const t = core.tmpl;
       t[0] = OPCODES.TIMEOUT;
       t[1] = -1;
@@ -587,6 +592,18 @@ export class UringMachine {
         await new Promise<void>((r) => (timerFinal = r));
       }
     }
+  }
+
+  /**
+   * Run `fn` shielded from the caller's cancellation: in the `finally` of a
+   * timed-out, terminated or aborted scope every op raises again, but ops
+   * inside `m.uncancellable(fn)` run (e.g. sending a "timed out" reply).
+   * `opts.timeout` bounds the section (TimeoutError). Inside it there is no
+   * current fiber (m.yield() is a NoFiberError); the caller's cancellation
+   * applies again at its next op after the section.
+   */
+  uncancellable<T>(fn: () => Promise<T> | T, opts?: UncancellableOptions): Promise<T> {
+    return shield(this.#core, fn, opts);
   }
 
   /**
