@@ -718,7 +718,8 @@ export class Core implements Scheduler {
     f.joiners = [];
     for (const w of joiners) w.wake(f);
     if (f.yieldWait) f.yieldWait = null;
-    if (failed && f.error !== undefined && joiners.length === 0 && !f.observed) {
+    // A fiber stopped by m.close() is like a terminated one (its owner ended it): not reported.
+    if (failed && f.error !== undefined && joiners.length === 0 && !f.observed && !(f.error instanceof MachineClosedError)) {
       try {
         this.onUnhandledFiberError(f.error, f);
       } catch (e) {
@@ -950,7 +951,14 @@ function rearm(scope: Scope, error: unknown): void {
   if (task.raise === NONE) task.raise = error;
 }
 
+/**
+ * Without an onUnhandledFiberError handler a fiber's unhandled error is an
+ * unhandled promise rejection, so Node's policy applies as it would to an
+ * async function nobody awaited: under the default
+ * --unhandled-rejections=throw the process exits non-zero, 'warn' prints it,
+ * process.on('unhandledRejection') sees it.
+ */
 function defaultUnhandled(error: unknown, fiber: Fiber): void {
   void fiber;
-  process.stderr.write(`uringmachine: unhandled error in fiber: ${(error as Error)?.stack ?? String(error)}\n`);
+  void Promise.reject(error);
 }

@@ -346,9 +346,11 @@ test('prepTimeout: result, cancel after done is a no-op; cancelled op rejects ev
   const c = m.prepTimeout(10_000);
   assert.equal(m.metrics().opsPending, 1);
   const waiters = [m.spin(() => c.await()), m.spin(() => c.join())];
+  // Both joined before they fail (an unjoined failing fiber is an unhandled rejection).
+  const joined = waiters.map((w) => assert.rejects(m.join(w), { code: 'ECANCELED' }));
   await m.sleep(1);
   c.cancel();
-  for (const w of waiters) await assert.rejects(m.join(w), { code: 'ECANCELED' });
+  await Promise.all(joined);
   assert.equal(c.result, undefined);
   assert.equal(c.cancelled, true);
   await assert.rejects(c.await(), { code: 'ECANCELED' });
