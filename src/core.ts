@@ -130,6 +130,20 @@ export interface CoreOptions {
   sqpollIdleMs: number;
   maxSwitches: number | 'adaptive';
   bufferPool?: BufferPoolOptions;
+  /** Capture the submitting caller's stack for each op (UringMachineOptions.stackTraces). */
+  stackTraces?: boolean;
+}
+
+/** Holds a stack captured at submission (Error.captureStackTrace). */
+class Site {
+  declare stack: string;
+}
+
+/** A kernel error whose stack is the one captured where the op was submitted. */
+function withSite(err: UMError, site: Site): UMError {
+  const frames = site.stack.slice(site.stack.indexOf('\n') + 1);
+  err.stack = `${err.name}: ${err.message}\n${frames}`;
+  return err;
 }
 
 /** Buffer group ids: the main pool, and plain (non-incremental) buffers for bundles. */
@@ -248,7 +262,11 @@ export class Core implements Scheduler {
     }
   };
 
+  /** Capture each op's submitting stack for its UMError (costs a stack capture per op). */
+  readonly stackTraces: boolean;
+
   constructor(opts: CoreOptions) {
+    this.stackTraces = opts.stackTraces === true;
     this.#poolOptions = opts.bufferPool ?? {};
     this.#sqpoll = opts.sqpollIdleMs >= 0;
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
@@ -446,6 +464,11 @@ export class Core implements Scheduler {
 
   /** Submit `op` and return a promise for its result. */
   promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
+    if (this.stackTraces) {
+      const site = new Site();
+      Error.captureStackTrace(site, this.promise);
+      op.site = site;
+    }
     this.submit(op, a, b, c);
     executorOp = op;
     return new Promise(opExecutor);
@@ -648,8 +671,10 @@ export class Core implements Scheduler {
       if (op.scope !== null) rearm(op.scope, cancelError);
     }
     if (res < 0) {
+      const site = op.site as Site | null;
       this.#release(op);
-      reject(new UMError(res, kind.syscall));
+      const err = new UMError(res, kind.syscall);
+      reject(site === null ? err : withSite(err, site));
       return;
     }
     const map = op.map;

@@ -32,6 +32,21 @@ export class UMError extends Error {
   }
 }
 
+/** Name `path` on a kernel error as node:fs does: `err.path`, and `..., open '/nope/x'` in the message. */
+export function namePath(e: unknown, path: string | Uint8Array): unknown {
+  if (e instanceof UMError && e.path === undefined) {
+    const p = typeof path === 'string' ? path : Buffer.from(path).toString();
+    e.path = p;
+    const before = e.message;
+    const stack = e.stack; // formatted (V8 does it lazily) with the old message
+    e.message = `${before} '${p}'`;
+    if (typeof stack === 'string' && stack.startsWith(`${e.name}: ${before}`)) {
+      e.stack = `${e.name}: ${e.message}${stack.slice(e.name.length + 2 + before.length)}`;
+    }
+  }
+  return e;
+}
+
 function safeName(n: number): string {
   // libuv's map lacks some Linux errnos (ECHILD from waitid, ...); Node's
   // os.constants.errno has their names (issue 5).

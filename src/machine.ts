@@ -7,7 +7,7 @@
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
 import { mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
-import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
+import { MachineClosedError, namePath, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -83,6 +83,13 @@ export interface UringMachineOptions {
    * `initialBuffers` (16), `maxBytes` (64 MiB), `incremental` (true).
    */
   bufferPool?: BufferPoolOptions;
+  /**
+   * Kernel errors (UMError) carry the stack of the call that submitted the
+   * op (`m.read(...)` in your function) instead of the machine's completion
+   * handler. Off by default: it captures a stack per op, several times the
+   * cost of a cheap op (see docs/API.md).
+   */
+  stackTraces?: boolean;
 }
 
 /** File status from {@link UringMachine.statx}; times in ms since the epoch. */
@@ -189,7 +196,8 @@ export class UringMachine {
     const maxSwitches = opts.maxSwitches ?? 64;
     if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
     const bufferPool = validatePoolOptions(opts.bufferPool);
-    this.#core = createCore({ entries, sqpollIdleMs, maxSwitches, bufferPool });
+    if (opts.stackTraces !== undefined && typeof opts.stackTraces !== 'boolean') throw argTypeError('opts.stackTraces', 'of type boolean', opts.stackTraces);
+    this.#core = createCore({ entries, sqpollIdleMs, maxSwitches, bufferPool, stackTraces: opts.stackTraces });
     this.#sqpoll = sqpollIdleMs >= 0;
   }
 
@@ -690,12 +698,10 @@ export class UringMachine {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (fn === undefined) {
-      return p.catch((e: unknown) => {
-        if (e instanceof UMError) e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
-        throw e;
-      });
-    }
+    p = p.catch((e: unknown) => {
+      throw namePath(e, path);
+    });
+    if (fn === undefined) return p;
     return p.then(async (fd) => {
       try {
         return await fn(fd);
@@ -901,7 +907,7 @@ export class UringMachine {
     try {
       await core.promise(op, bytes, out);
     } catch (e) {
-      if (e instanceof UMError && path !== '') e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
+      if (path !== '') throw namePath(e, path);
       throw e;
     }
     return parseStatx(out);
