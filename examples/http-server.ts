@@ -12,7 +12,7 @@
 // closes the connection after `Connection: close` or an HTTP/1.0 request
 // without keep-alive.
 
-import { constants, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
+import { constants, LineTooLongError, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const MAX_LINE = 8192;
@@ -45,9 +45,18 @@ interface Request {
  * Header names are matched case-insensitively without building a map.
  */
 async function readRequest(s: Stream): Promise<Request | Buffer | null> {
-  let line = (await s.getLine(null, MAX_LINE)) as string | null;
-  while (line === '') line = (await s.getLine(null, MAX_LINE)) as string | null; // tolerate stray CRLFs
-  if (line === null) return s.buffered > MAX_LINE ? TOO_LARGE : null;
+  try {
+    return await readHead(s);
+  } catch (e) {
+    if (e instanceof LineTooLongError) return TOO_LARGE;
+    throw e;
+  }
+}
+
+async function readHead(s: Stream): Promise<Request | Buffer | null> {
+  let line = await s.getLine(null, MAX_LINE);
+  while (line === '') line = await s.getLine(null, MAX_LINE); // tolerate stray CRLFs
+  if (line === null) return null;
   const sp1 = line.indexOf(' ');
   const sp2 = line.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 <= sp1) return BAD_REQUEST;
@@ -58,8 +67,8 @@ async function readRequest(s: Stream): Promise<Request | Buffer | null> {
   let keepAlive = version === 'HTTP/1.1';
   let length = 0;
   for (;;) {
-    const h = (await s.getLine(null, MAX_LINE)) as string | null;
-    if (h === null) return s.buffered > MAX_LINE ? TOO_LARGE : null;
+    const h = await s.getLine(null, MAX_LINE);
+    if (h === null) return null;
     if (h === '') break;
     const colon = h.indexOf(':');
     if (colon <= 0) return BAD_REQUEST;

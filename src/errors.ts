@@ -109,3 +109,20 @@ export class NoFiberError extends Error {
     this.name = 'NoFiberError';
   }
 }
+
+/**
+ * `stream.getLine(buf, limit)`: the next line is longer than `limit` (or
+ * than `buf`); code `ERR_UM_LINE_TOO_LONG`. Nothing was consumed: the
+ * stream is still at the start of that line (skip it, read it with a
+ * larger limit, or give up). EOF stays `null`.
+ */
+export class LineTooLongError extends RangeError {
+  readonly code = 'ERR_UM_LINE_TOO_LONG';
+  /** The limit the line exceeded (bytes, without the line end). */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`the line is longer than ${limit} bytes`);
+    this.name = 'LineTooLongError';
+    this.limit = limit;
+  }
+}

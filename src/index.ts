@@ -13,6 +13,7 @@ export {
   MachineClosedError,
   UnsupportedError,
   NoFiberError,
+  LineTooLongError,
 } from './errors.js';
 export { constants } from './constants.js';
 // ---- Synchronisation, select, actors, debounce (issue 4) ----
