@@ -126,3 +126,12 @@ export class LineTooLongError extends RangeError {
     this.limit = limit;
   }
 }
+
+/** A Queue was closed: `m.shift`/`m.pop` of a closed queue with no items left, `m.push` onto it (code `ERR_UM_QUEUE_CLOSED`). */
+export class QueueClosedError extends Error {
+  readonly code = 'ERR_UM_QUEUE_CLOSED';
+  constructor(message = 'the queue is closed') {
+    super(message);
+    this.name = 'QueueClosedError';
+  }
+}

@@ -14,6 +14,7 @@ export {
   UnsupportedError,
   NoFiberError,
   LineTooLongError,
+  QueueClosedError,
 } from './errors.js';
 export { constants } from './constants.js';
 // ---- Synchronisation, select, actors, debounce (issue 4) ----

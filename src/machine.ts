@@ -7,7 +7,7 @@
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
 import { mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
-import { MachineClosedError, namePath, NoFiberError, TimeoutError, UMError } from './errors.js';
+import { MachineClosedError, namePath, QueueClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -52,6 +52,7 @@ import { createCore, probe as probeImpl, type ProbeResult } from './probe.js';
 import * as dnsConnect from './dns-connect.js';
 import type { ConnectOptions, ListenOptions } from './dns-connect.js';
 import * as netNames from './net-names.js';
+import { each as queueEach } from './queue-each.js';
 import { uncancellable as shield, type UncancellableOptions } from './shield.js';
 import type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 // ---- end (issue 12) ----
@@ -1401,6 +1402,7 @@ export class UringMachine {
   push(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, false);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (queue.closed) throw new QueueClosedError();
     if (!queue.handOff(value)) queue.items.push(value);
   }
 
@@ -1410,6 +1412,7 @@ export class UringMachine {
   unshift(queue: Queue | SharedQueue, value: unknown): void | Promise<void> {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, true);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
+    if (queue.closed) throw new QueueClosedError();
     if (!queue.handOff(value)) queue.items.unshift(value);
   }
 
@@ -1420,6 +1423,14 @@ export class UringMachine {
     if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, false);
     if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
     return takeItem(this.#core, queue, false);
+  }
+
+  /**
+   * The items of `queue` as an async iterator (each a `shift`, waiting while
+   * it is empty); ends once the queue is closed (`queue.close()`) and drained.
+   */
+  each<T>(queue: Queue<T>): AsyncIterableIterator<T> {
+    return queueEach(this.#core, queue);
   }
 
   /** Take the last item of `queue`, waiting while it is empty. */

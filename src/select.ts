@@ -15,7 +15,7 @@
 import type { AsyncOp } from './async-op.js';
 import type { Core } from './core.js';
 import { noop } from './prep.js';
-import { UMError } from './errors.js';
+import { QueueClosedError, UMError } from './errors.js';
 import { Fiber, type ParkWait } from './fiber.js';
 import type { OpKind } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
@@ -184,6 +184,7 @@ export function select(core: Core, cases: SelectCase[]): Promise<SelectResult> {
       switch (kinds[i]) {
         case 0:
           if ((c as Queue).items.length > 0) return Promise.resolve({ index: i, value: (c as Queue).items.shift() });
+          if ((c as Queue).closed) return Promise.reject(new QueueClosedError());
           break;
         case 1: {
           const f = c as Fiber;
