@@ -12,7 +12,7 @@
  *   timers, node:net and node:fs get their turn of the event loop;
  * - when libuv reports the ring's eventfd readable (completions or deferred
  *   task work are waiting).
- * @internal
+ * Internal module (not exported by the package).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 

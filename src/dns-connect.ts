@@ -20,7 +20,7 @@
  *   connects) after that many ms with a TimeoutError; no fd is left open.
  * Each attempt runs in its own cancellation scope under the caller's, so a
  * cancelled caller cancels all of them.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';

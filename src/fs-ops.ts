@@ -9,7 +9,7 @@
  * SQE field use follows the liburing prep helpers (io_uring_prep_mkdirat(3),
  * io_uring_prep_splice(3), io_uring_prep_waitid(3), ...): see the comment
  * on each function.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf, type Core } from './core.js';
 import { begin as beginOp, mapVoid, requireOp, rwLength, setU64 } from './prep.js';

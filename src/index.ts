@@ -17,13 +17,14 @@ export {
   QueueClosedError,
 } from './errors.js';
 export { constants } from './constants.js';
+export type { ConstantName } from './constants.js';
 // ---- Synchronisation, select, actors, debounce (issue 4) ----
 export { Mutex, Queue } from './sync.js';
 export { SharedMutex, SharedQueue } from './shared.js';
 export type { SharedQueueOptions } from './shared.js';
 export { Actor } from './actor.js';
 export type { ActorTarget } from './actor.js';
-export type { SelectCase, SelectResult } from './select.js';
+export type { SelectCase, SelectCaseValue, SelectResult, SelectResultOf } from './select.js';
 export type { Debounced } from './debounce.js';
 // ---- end (issue 4) ----
 // ---- Files and descriptors (issue 5) ----

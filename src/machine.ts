@@ -28,7 +28,7 @@ import {
 } from './validate.js';
 // ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
-import { checkCases, select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { checkCases, select as selectCases, type SelectCase, type SelectResult, type SelectResultOf } from './select.js';
 import { Mutex, Queue, synchronize as syncMutex, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
@@ -357,6 +357,7 @@ export class UringMachine {
    * earliest error. A terminated fiber's value is undefined.
    */
   join<T>(fiber: Fiber<T>): Promise<T>;
+  join<const Fs extends readonly Fiber<unknown>[]>(...fibers: Fs): Promise<{ -readonly [K in keyof Fs]: Fs[K] extends Fiber<infer V> ? V : never }>;
   join(...fibers: (Fiber | Iterable<Fiber>)[]): Promise<unknown[]>;
   async join(...args: unknown[]): Promise<unknown> {
     const single = args.length === 1 && args[0] instanceof Fiber;
@@ -1450,7 +1451,7 @@ export class UringMachine {
    * before select settles. A failed fiber / AsyncOp case rejects with its
    * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
    */
-  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult>;
+  select<const Cs extends readonly SelectCase[]>(cases: Cs, opts?: { timeout?: number }): Promise<SelectResultOf<Cs>>;
   /**
    * The fd form: wait until at least one fd is ready for reading (rfds),
    * writing (wfds) or has an exceptional condition (efds); resolves the
@@ -1459,7 +1460,7 @@ export class UringMachine {
    */
   select(rfds: number[], wfds?: number[], efds?: number[]): Promise<[number[], number[], number[]]>;
   select(
-    cases: SelectCase[] | number[],
+    cases: readonly SelectCase[] | number[],
     opts?: { timeout?: number } | number[],
     efds?: number[],
   ): Promise<SelectResult | [number[], number[], number[]]> {
@@ -1468,7 +1469,7 @@ export class UringMachine {
       efds !== undefined ||
       (Array.isArray(cases) && cases.length > 0 && cases.every((c) => typeof c === 'number'))
     ) {
-      return poolOps.selectFds(this.#core, cases, opts, efds);
+      return poolOps.selectFds(this.#core, cases as number[], opts, efds);
     }
     return this.#selectCases(cases as SelectCase[], opts as { timeout?: number } | undefined);
   }

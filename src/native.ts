@@ -2,7 +2,7 @@
  * The only importer of the native addon: loads it with node-gyp-build (a
  * source build in build/, else the fitting prebuild in prebuilds/) and gives
  * it types. Everything else talks to the kernel through this module.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';

@@ -2,7 +2,7 @@
  * Socket names: getsockname/getpeername (plain syscalls through the addon's
  * sockName helper: there is no io_uring op for them, and they never block),
  * and the peer address of accepted connections when asked for.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { UMError } from './errors.js';

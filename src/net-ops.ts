@@ -17,7 +17,7 @@
  *
  * SQE field use follows the liburing prep helpers (io_uring_prep_socket(3),
  * io_uring_prep_bind(3), io_uring_prep_cmd_sock(3), ...): see each function.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 

@@ -17,7 +17,7 @@
  * are dropped only when the final CQE for the op has been reaped, whatever
  * happened to the fiber meanwhile: this file is the one place that rule
  * lives.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { OpKind } from './op-kinds.js';
 

@@ -3,7 +3,7 @@
  * set-up (kernel floor, io_uring_setup / register / enter) with its error
  * diagnosis, shared by `new UringMachine()` (throws) and
  * `UringMachine.probe()` (reports).
- * @internal
+ * Internal module (not exported by the package).
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';

@@ -3,7 +3,7 @@
  * (waiting while the queue is empty); the loop ends when the queue is
  * closed and drained (QueueClosedError is the end, not an error). `break`
  * leaves nothing behind: no take is pending between steps.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { QueueClosedError } from './errors.js';

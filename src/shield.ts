@@ -7,7 +7,7 @@
  * nor a terminate's one-shot raise reach its ops), bounded by its own
  * optional timeout. The caller's cancellation is still there when it
  * returns: its next op raises.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { als, type Core } from './core.js';
 import { TimeoutError } from './errors.js';

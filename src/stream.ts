@@ -52,7 +52,8 @@ export interface StreamOptions {
 
 const decoder = new TextDecoder('utf-8');
 
-export class Stream implements MultishotListener {
+// A MultishotListener structurally (its listener methods are internal, stripped from the .d.ts).
+export class Stream {
   readonly fd: number;
   readonly #core: Core;
   readonly #g: BufferGroup;

@@ -9,7 +9,7 @@
  *   group that holds one: refused with ERR_UM_WAITID_NODE_CHILD.
  * "Tracking" is read from process._getActiveHandles(): the ChildProcess
  * objects of the children it has not seen exit (unref'd ones too).
- * @internal
+ * Internal module (not exported by the package).
  */
 import { readFileSync } from 'node:fs';
 

@@ -695,6 +695,6 @@ test('the sockaddr and msghdr layouts net-ops encodes are the Linux ABI (64-bit)
   for (const name of ['AF_INET', 'AF_INET6', 'AF_UNIX', 'SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_NONBLOCK', 'SOCK_CLOEXEC',
     'SOL_SOCKET', 'SO_REUSEADDR', 'SO_RCVBUF', 'IPPROTO_TCP', 'IPPROTO_IPV6', 'TCP_NODELAY', 'IPV6_V6ONLY',
     'MSG_NOSIGNAL', 'MSG_PEEK', 'MSG_WAITALL', 'SHUT_RD', 'SHUT_WR', 'SHUT_RDWR']) {
-    assert.equal(typeof C[name], 'number', name);
+    assert.equal(typeof C[name as keyof typeof C], 'number', name);
   }
 });
