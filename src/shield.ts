@@ -19,7 +19,8 @@ export interface UncancellableOptions {
   timeout?: number;
 }
 
-export async function uncancellable<T>(_core: Core, fn: () => Promise<T> | T, opts?: UncancellableOptions): Promise<T> {
+export async function uncancellable<T>(core: Core, fn: () => Promise<T> | T, opts?: UncancellableOptions): Promise<T> {
+  void core; // the scope needs no engine state: the signature matches the other ops
   validateFunction(fn, 'fn');
   let ms: number | undefined;
   if (opts !== undefined) {
