@@ -6,7 +6,8 @@
 # find the prebuild and not try to compile; then a small program imports the
 # package and does a pipe and a file read/write on the ring.
 # The only network use is the registry, for the package's one dependency
-# (node-gyp-build, pure JS).
+# (node-gyp-build, pure JS). Last, the fallback: the same tarball without the
+# x64 prebuild, installed with the toolchain, builds the addon from source.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -89,4 +90,24 @@ node -e '
   if (r.pipe !== "ping" || r.file !== "file contents") process.exit(1);
   if (!r.loaded.endsWith("/prebuilds/linux-x64/uringmachine.glibc.node")) process.exit(2);
 ' "$out" || fail "unexpected result $out"
+
+# 5. The fallback: no prebuild fits (the x64 one taken out of the tarball):
+#    the install script builds from source, with the toolchain this time.
+if [ -f /usr/include/node/node_api.h ] || [ -n "${npm_config_nodedir:-}" ]; then
+  mkdir -p "$work/re"
+  tar -xzf "$tarball" -C "$work/re"
+  rm -rf "$work/re/package/prebuilds/linux-x64"
+  tar -czf "$work/noprebuild.tgz" -C "$work/re" package
+  app2="$work/app2"
+  mkdir -p "$app2"
+  cp "$app/package.json" "$app/main.js" "$app2/"
+  (cd "$app2" && npm_config_nodedir="${npm_config_nodedir:-/usr}" npm_config_cache="$work/npm-cache" \
+    npm install --foreground-scripts --no-audit --no-fund "$work/noprebuild.tgz" >"$work/install2.log" 2>&1) ||
+    { cat "$work/install2.log" >&2; fail 'the source-build fallback failed'; }
+  [ -f "$app2/node_modules/uringmachine/build/Release/um.node" ] || fail 'no source build without a fitting prebuild'
+  out2="$(cd "$app2" && node main.js "$work/file2.txt")" || fail 'the program failed on the source build'
+  node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.pipe === "ping" && r.loaded.endsWith("/build/Release/um.node") ? 0 : 1)' "$out2" ||
+    fail "unexpected result $out2"
+  echo "test-pack: fallback $out2"
+fi
 echo 'test-pack: ok'
