@@ -23,7 +23,7 @@
  * - Read ops belong to no fiber (a Node stream outlives the code that made
  *   it); write and shutdown ops belong to the transport's own Task. destroy()
  *   cancels both, waits for every final CQE, and only then closes the fd.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { fstatSync } from 'node:fs';
 import { Duplex, Readable, Writable, type DuplexOptions, type ReadableOptions, type WritableOptions } from 'node:stream';
@@ -145,7 +145,8 @@ function fdKind(fd: number): Kind {
 const END: unique symbol = Symbol('end');
 type Delivery = Buffer | typeof END | { error: unknown };
 
-export class FdTransport implements Transport, MultishotListener {
+// MultishotListener structurally (its methods are internal, stripped from the .d.ts).
+export class FdTransport implements Transport {
   readonly fd: number;
   readonly kind: Kind;
   bytesRead = 0;

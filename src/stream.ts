@@ -17,7 +17,7 @@
  */
 import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
-import { MachineClosedError, UMError } from './errors.js';
+import { LineTooLongError, MachineClosedError, UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
 import { oneShotOnly, startPoolRead, stashLeftover, takeLeftover } from './pool-ops.js';
 import {
@@ -64,7 +64,8 @@ export interface StreamSource {
   unread(b: Buffer): void;
 }
 
-export class Stream implements MultishotListener {
+// A MultishotListener structurally (its listener methods are internal, stripped from the .d.ts).
+export class Stream {
   readonly fd: number;
   readonly #core: Core;
   readonly #g: BufferGroup;
@@ -366,12 +367,16 @@ export class Stream implements MultishotListener {
 
   /**
    * The next line without its "\n" or "\r\n". `limit > 0` (or < 0: |limit|)
-   * caps its length: a longer line resolves null and the stream position is
-   * unchanged. Without `buf` the line is a string (UTF-8); with `buf` it is
-   * written there and a subarray of `buf` is returned (a line longer than
-   * `buf` counts as over the limit). At EOF an unterminated last line is
-   * returned, then null.
+   * caps its length: a longer line rejects with a LineTooLongError (code
+   * ERR_UM_LINE_TOO_LONG) and the stream position is unchanged. Without
+   * `buf` the line is a string (UTF-8); with `buf` it is written there and a
+   * subarray of `buf` is returned (a line longer than `buf` counts as over
+   * the limit). At EOF an unterminated last line is returned, then null:
+   * null always means EOF.
    */
+  getLine(buf?: null, limit?: number): Promise<string | null>;
+  getLine(buf: Buffer, limit?: number): Promise<Buffer | null>;
+  getLine(buf: Buffer | null, limit?: number): Promise<string | Buffer | null>;
   async getLine(buf: Buffer | null = null, limit = 0): Promise<string | Buffer | null> {
     if (this.#core.closed) throw new MachineClosedError();
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
@@ -382,17 +387,17 @@ export class Stream implements MultishotListener {
       const nl = this.#indexOfNl(this.#scanned);
       if (nl !== -1) {
         const len = nl > 0 && this.#byteAt(nl - 1) === CR ? nl - 1 : nl;
-        if (len > max) return null;
+        if (len > max) throw new LineTooLongError(max);
         return this.#takeLine(len, nl + 1, buf);
       }
       this.#scanned = this.#avail;
       // No "\n" yet: a line already longer than the limit (plus "\r") fails now.
-      if (this.#avail > max + 1) return null;
+      if (this.#avail > max + 1) throw new LineTooLongError(max);
       const before = this.#avail;
       if (!(await this.#fill()) && this.#avail === before) {
         if (this.#avail === 0) return null;
         const len = this.#avail;
-        if (len > max) return null;
+        if (len > max) throw new LineTooLongError(max);
         return this.#takeLine(len, len, buf);
       }
     }
@@ -487,11 +492,14 @@ export class Stream implements MultishotListener {
   }
 
   async #respLine(eofOk: boolean): Promise<string | null> {
-    const line = (await this.getLine(null, RESP_MAX_LINE)) as string | null;
-    if (line === null) {
-      if (this.#avail > RESP_MAX_LINE) throw new RESPProtocolError(`line longer than ${RESP_MAX_LINE} bytes`);
-      if (!eofOk) throw new RESPProtocolError('EOF inside a value');
+    let line: string | null;
+    try {
+      line = await this.getLine(null, RESP_MAX_LINE);
+    } catch (e) {
+      if (e instanceof LineTooLongError) throw new RESPProtocolError(`line longer than ${RESP_MAX_LINE} bytes`);
+      throw e;
     }
+    if (line === null && !eofOk) throw new RESPProtocolError('EOF inside a value');
     if (line === '') throw new RESPProtocolError('empty line');
     return line;
   }

@@ -23,7 +23,8 @@
  * native call. One recv and one send at a time per connection: a fiber that
  * needs input while another's recv is in flight waits for it (Gate below),
  * so a reader and a writer can use one connection at once.
- * @internal
+ * Internal module (not exported by the package, except TlsConnection and the
+ * option types through index.ts).
  */
 import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
@@ -752,7 +753,7 @@ export class TlsConnection implements TransportSource {
 
   // ---- Adapters ----------------------------------------------------------------------------
 
-  /** @internal The adapters' transport (m.toReadable(t), m.toDuplex(t), ...). */
+  /** The adapters' transport (m.toReadable(t), m.toDuplex(t), ...); keyed by a symbol the package does not export. */
   [kTransport](m: UringMachine): Transport {
     if (m._core !== this.#core) throw invalidArgValue('target', 'belongs to another machine', this);
     // One per adapter, like an fd's: destroying it closes the connection.

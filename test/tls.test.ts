@@ -519,7 +519,7 @@ test('peer closes in the middle of a record: ERR_TLS_TRUNCATED; a reset: ECONNRE
   {
     const [s, c] = await ourPair(m);
     const raw = s.fd;
-    s.free();
+    (s as unknown as { free(): void }).free(); // internal: drop the TLS state, keep the fd
     await m.send(raw, Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     await m.close(raw);
     const e = await m.sslRead(c, Buffer.alloc(100)).catch((x: unknown) => x);
@@ -531,7 +531,7 @@ test('peer closes in the middle of a record: ERR_TLS_TRUNCATED; a reset: ECONNRE
   {
     const [s, c] = await ourPair(m);
     const raw = s.fd;
-    s.free();
+    (s as unknown as { free(): void }).free(); // internal: drop the TLS state, keep the fd
     await m.sslWrite(c, 'unread');
     await m.sleep(5);
     await m.close(raw);
@@ -545,7 +545,7 @@ test('peer closes in the middle of a record: ERR_TLS_TRUNCATED; a reset: ECONNRE
     const [s, c] = await ourPair(m);
     await m.sslWrite(s, 'last');
     const raw = s.fd;
-    s.free();
+    (s as unknown as { free(): void }).free(); // internal: drop the TLS state, keep the fd
     await m.close(raw);
     assert.equal((await readAll(m, c)).toString(), 'last');
     await c.close();
