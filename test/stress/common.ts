@@ -156,3 +156,38 @@ export async function watchdog<T>(m: UringMachine, ms: number, what: string, fn:
     clearTimeout(timer);
   }
 }
+
+/**
+ * Like watchdog, for long runs: fails only when progress() has not changed
+ * for `ms` (a stall), however long the whole run takes.
+ */
+export async function watchProgress<T>(m: UringMachine, ms: number, what: string, progress: () => number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let last = progress();
+  const stall = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      const now = progress();
+      if (now !== last) {
+        last = now;
+        return;
+      }
+      let metrics: unknown;
+      try {
+        metrics = m.metrics();
+      } catch (e) {
+        metrics = String(e);
+      }
+      reject(new Error(`${what}: no progress for ${ms} ms (stuck at ${now}); metrics ${JSON.stringify(metrics)}; ${seedNote()}`));
+      try {
+        m.close();
+      } catch {
+        // already closed
+      }
+    }, ms);
+  });
+  try {
+    return await Promise.race([fn(), stall]);
+  } finally {
+    clearInterval(timer);
+  }
+}

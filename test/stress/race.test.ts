@@ -25,7 +25,7 @@ import {
   type UringMachine,
 } from 'uringmachine';
 import { createMachine, localPort, tcpPair, tmpDir } from '../helpers.js';
-import { checkPattern, fdCount, fillPattern, printTally, rngFor, scaled, seedNote, tally, watchdog, type Rng } from './common.js';
+import { checkPattern, fdCount, fillPattern, printTally, rngFor, scaled, seedNote, tally, watchdog, watchProgress, type Rng } from './common.js';
 
 const T0 = Date.now();
 after(() => printTally('race', T0));
@@ -326,7 +326,7 @@ for (const fam of FAMILIES) {
       const ws: Slot = { fiber: undefined };
       const rs: Slot = { fiber: undefined };
       let stop = false;
-      await watchdog(m, 120_000 * Math.max(1, scaled(1)), name, async () => {
+      await watchProgress(m, 20_000, name, () => st.wpos + st.rpos, async () => {
         const wsup = supervise(m, ws, () => st.wpos >= st.total, writer(m, rng, ch, st, maxChunk), () => m.close(ch.w));
         const rsup = supervise(m, rs, () => st.eof, reader(m, rng, ch, st, style, maxChunk), () => m.close(ch.r));
         const ch0 = chaos(m, rng, [ws, rs], () => stop);
@@ -361,7 +361,7 @@ test('accept and connect under random cancels: every fd closed once, no connecti
   let connected = 0;
   let accepted = 0;
   const c0 = tally.cancelled;
-  await watchdog(m, 120_000, name, async () => {
+  await watchProgress(m, 20_000, name, () => attempts + accepted, async () => {
     const connector = m.spin(async () => {
       for (let i = 0; i < N; i++) {
         attempts++;
@@ -435,7 +435,7 @@ test('open, read and close of files under random cancels: every fd closed once',
   let opened = 0;
   let closed = 0;
   const c0 = tally.cancelled;
-  await watchdog(m, 120_000, name, async () => {
+  await watchProgress(m, 20_000, name, () => opened + tally.cancelled, async () => {
     const fibers = [];
     for (let f = 0; f < 4; f++) {
       fibers.push(
@@ -530,7 +530,7 @@ test('Queue shift/pop under random cancels, pushes interleaved: every item exact
   const c0 = tally.cancelled;
   const slots: Slot[] = [{ fiber: undefined }, { fiber: undefined }, { fiber: undefined }];
   let stop = false;
-  await watchdog(m, 120_000, name, async () => {
+  await watchProgress(m, 20_000, name, () => got + tally.cancelled, async () => {
     const producer = m.spin(async () => {
       for (let i = 0; i < N; i++) {
         if (rng.chance(0.5)) m.push(q, i);
