@@ -320,7 +320,10 @@ for (const fam of FAMILIES) {
       t.after(() => m.close()); // on failure: stop its fibers before the next test counts fds
       const ch = await channel(m, fam.kind, fam.writes);
       const maxChunk = rng.pick([16, 512, 8192, 65536]);
-      const st: Flow = { total: scaled(style === 'oneshot' ? 1 << 20 : 2 << 20), wpos: 0, rpos: 0, eof: false };
+      // Sized by ops, not bytes: about 20k writes of chunks up to maxChunk
+      // (1 .. 2 MiB at scale 1), so that small chunks do not take minutes.
+      const bytes = Math.min(style === 'oneshot' ? 1 << 20 : 2 << 20, maxChunk * 10_000);
+      const st: Flow = { total: scaled(bytes), wpos: 0, rpos: 0, eof: false };
       const raced0 = m.metrics().cancelsRaced;
       const c0 = tally.cancelled;
       const ws: Slot = { fiber: undefined };
