@@ -22,6 +22,7 @@ import type { ParkWait } from './fiber.js';
 import { oneShotOnly, startPoolRead, stashLeftover, takeLeftover } from './pool-ops.js';
 import {
   parseDouble,
+  parseBigInt,
   parseInteger,
   parseIntLine,
   RESP_MAX_BULK,
@@ -534,11 +535,7 @@ export class Stream implements MultishotListener {
       case 44: // , double
         return parseDouble(line);
       case 40: // ( big number
-        try {
-          return BigInt(line.slice(1));
-        } catch {
-          throw new RESPProtocolError(`bad big number ${JSON.stringify(line)}`);
-        }
+        return parseBigInt(line, 'big number');
       case 33: {
         // ! bulk error
         const n = await this.#respCount(line, 'bulk');
