@@ -22,6 +22,7 @@ import type { ParkWait } from './fiber.js';
 import { oneShotOnly, startPoolRead, stashLeftover, takeLeftover } from './pool-ops.js';
 import {
   parseDouble,
+  parseBigInt,
   parseInteger,
   parseIntLine,
   RESP_MAX_BULK,
@@ -449,19 +450,27 @@ export class Stream {
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
     const spilled: Buffer[] = [];
     let spilledLen = 0;
-    for (;;) {
-      if (this.#avail > this.#hwm / 2) {
-        const b = Buffer.allocUnsafe(this.#avail);
-        this.#copy(b, 0, b.length);
-        this.#consume(b.length);
-        spilled.push(b);
-        spilledLen += b.length;
+    try {
+      for (;;) {
+        if (this.#avail > this.#hwm / 2) {
+          const b = Buffer.allocUnsafe(this.#avail);
+          this.#copy(b, 0, b.length);
+          this.#consume(b.length);
+          spilled.push(b);
+          spilledLen += b.length;
+        }
+        const before = this.#avail;
+        if (!(await this.#fill()) && this.#avail === before) break;
       }
-      const before = this.#avail;
-      if (!(await this.#fill()) && this.#avail === before) break;
+      const total = spilledLen + this.#avail;
+      if (buf && total > buf.length) throw rangeError('buf', `at least ${total} bytes`, buf.length);
+    } catch (e) {
+      // Cancelled (timeout, terminate, ...), failed or buf too small: the
+      // bytes moved out of the pool so far go back to the front, unconsumed.
+      this.#unshiftOwn(spilled);
+      throw e;
     }
     const total = spilledLen + this.#avail;
-    if (buf && total > buf.length) throw rangeError('buf', `at least ${total} bytes`, buf.length);
     const out = buf ? buf.subarray(0, total) : Buffer.allocUnsafe(total);
     let at = 0;
     for (const b of spilled) {
@@ -471,6 +480,19 @@ export class Stream {
     this.#copy(out, at, this.#avail);
     this.#consume(this.#avail);
     return out;
+  }
+
+  /** Put bytes of our own back in front of the buffered ones (in order). */
+  #unshiftOwn(bufs: Buffer[]): void {
+    const h = this.#head;
+    const bs = bufs.filter((b) => b.length > 0);
+    if (bs.length === 0) return;
+    this.#bids.splice(h, 0, ...bs.map(() => -1));
+    this.#bufs.splice(h, 0, ...bs);
+    this.#starts.splice(h, 0, ...bs.map(() => 0));
+    this.#ends.splice(h, 0, ...bs.map((b) => b.length));
+    for (const b of bs) this.#avail += b.length;
+    this.#scanned = 0;
   }
 
   // ---- RESP (src/resp.ts has the value mapping) ------------------------------
@@ -552,11 +574,7 @@ export class Stream {
       case 44: // , double
         return parseDouble(line);
       case 40: // ( big number
-        try {
-          return BigInt(line.slice(1));
-        } catch {
-          throw new RESPProtocolError(`bad big number ${JSON.stringify(line)}`);
-        }
+        return parseBigInt(line, 'big number');
       case 33: {
         // ! bulk error
         const n = await this.#respCount(line, 'bulk');
