@@ -3,7 +3,7 @@
 // wait for a condition, temporary directories, and forced GC.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -109,4 +109,34 @@ export function seccompDeny(): string {
     execFileSync('cc', ['-O2', '-Wall', '-o', bin, join(root, 'test', 'fixtures', 'seccomp-deny.c')], { stdio: 'inherit' });
   }
   return bin;
+}
+
+/** The open fds of this process and what they are (readlink of /proc/self/fd/N). */
+export function fdTable(): Map<string, string> {
+  const t = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      t.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // the directory's own fd, closed meanwhile
+    }
+  }
+  return t;
+}
+
+/**
+ * Files, pipes and sockets open now that were not in `before` (fdTable()).
+ * Anonymous inodes are left out: a machine's ring and eventfd are checked by
+ * closing it, and Node 24's libuv sets up an io_uring and eventfds of its own
+ * lazily, at any point of a test.
+ */
+export function leakedFds(before: Map<string, string>): string[] {
+  return [...fdTable()].filter(([fd, what]) => before.get(fd) !== what && !what.startsWith('anon_inode:')).map(([fd, what]) => `${fd} -> ${what}`);
+}
+
+/** Open fds that are not anonymous inodes (see leakedFds for why those are left out). */
+export function countFds(): number {
+  let n = 0;
+  for (const what of fdTable().values()) if (!what.startsWith('anon_inode:')) n++;
+  return n;
 }

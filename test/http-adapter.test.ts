@@ -11,7 +11,7 @@ import test from 'node:test';
 
 import { serveHttp, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, localPort, until } from './helpers.js';
+import { assertNoPendingOps, countFds, createMachine, localPort, until } from './helpers.js';
 
 const CHUNK = Buffer.alloc(65536, 'y');
 
@@ -93,7 +93,7 @@ function get(port: number, path: string, agent: http.Agent): Promise<{ body: Buf
 }
 
 test('serveHttp: keep-alive requests from an http.Agent share one connection; the app sees the peer address', async () => {
-  const fds = readdirSync('/proc/self/fd').length;
+  const fds = countFds();
   const m = createMachine();
   const { a, port, stop } = await serve(m);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -110,7 +110,7 @@ test('serveHttp: keep-alive requests from an http.Agent share one connection; th
   await stop();
   await until(m, () => m.metrics().opsPending === 0, 5000, 'ops done');
   assertNoPendingOps(m);
-  assert.equal(readdirSync('/proc/self/fd').length, fds, 'fds leaked');
+  assert.equal(countFds(), fds, 'fds leaked');
 });
 
 test('serveHttp: three pipelined requests in one packet get three responses in order', async () => {
@@ -171,7 +171,7 @@ test('serveHttp: a 32 MiB streamed upload and a 64 MiB streamed download, byte-e
 });
 
 test('serveHttp: a client aborting mid-body: the request errors with ECONNRESET (aborted), the connection is closed, nothing leaks', async () => {
-  const fds = readdirSync('/proc/self/fd').length;
+  const fds = countFds();
   const m = createMachine();
   const { a, port, stop } = await serve(m);
   const c = net.connect(port, '127.0.0.1');
@@ -185,7 +185,7 @@ test('serveHttp: a client aborting mid-body: the request errors with ECONNRESET 
   await stop();
   await until(m, () => m.metrics().opsPending === 0, 5000, 'ops done');
   assertNoPendingOps(m);
-  assert.equal(readdirSync('/proc/self/fd').length, fds, 'fds leaked');
+  assert.equal(countFds(), fds, 'fds leaked');
 });
 
 test('serveHttp: bad arguments throw', () => {

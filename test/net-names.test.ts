@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { TimeoutError, UMError, type LookupAddress, type UringMachine } from 'uringmachine';
-import { assertNoPendingOps, createMachine, procPort, tmpDir } from './helpers.js';
+import { assertNoPendingOps, countFds, createMachine, procPort, tmpDir } from './helpers.js';
 
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+const openFds = (): number => countFds();
 
 /**
  * A listener on ::1 whose accept queue is full (backlog 0, one connection

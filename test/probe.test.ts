@@ -20,7 +20,15 @@ interface Report {
 }
 
 function run(argv: string[]): Report {
-  const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: root, timeout: 60_000 });
+  // UV_USE_IO_URING=0: Node 24's libuv would otherwise keep an io_uring of
+  // its own for fs work, and tear it down (one fd less) when the seccomp
+  // filter refuses its enters, which the fd count would see.
+  const out = execFileSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8',
+    cwd: root,
+    timeout: 60_000,
+    env: { ...process.env, UV_USE_IO_URING: '0' },
+  });
   return JSON.parse(out.trim().split('\n').pop()!) as Report;
 }
 

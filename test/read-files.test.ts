@@ -9,10 +9,10 @@ import { after, test } from 'node:test';
 
 import { UMError } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir, until } from './helpers.js';
+import { assertNoPendingOps, countFds, createMachine, tmpDir, until } from './helpers.js';
 
 function fdCount(): number {
-  return readdirSync('/proc/self/fd').length;
+  return countFds();
 }
 
 /** Deterministic content for file i. */

@@ -4,7 +4,6 @@
 // Every test ends with no op pending and no live OpenSSL connection.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import test from 'node:test';
@@ -12,18 +11,14 @@ import tlsNode from 'node:tls';
 
 import { createSecureContext, TimeoutError, TLSError, tlsLiveObjects as liveObjects, UMError, type TlsConnection, type UMSocket, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, gc, tcpPair } from './helpers.js';
+import { assertNoPendingOps, createMachine, fdTable, gc, leakedFds, tcpPair } from './helpers.js';
 import { certs, pattern } from './tls-helpers.js';
 
 const BIG = Number(process.env.UM_TLS_BIG_MIB ?? 64) << 20;
 
-function fdCount(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
 /** A machine; finish() checks no op pending, no connection alive, no fd leaked. */
 function setup(): { m: UringMachine; finish: () => Promise<void> } {
-  const fds = fdCount();
+  const fds = fdTable();
   const conns = liveObjects().connections;
   const m = createMachine();
   return {
@@ -31,7 +26,7 @@ function setup(): { m: UringMachine; finish: () => Promise<void> } {
     finish: async () => {
       assert.equal(liveObjects().connections, conns, 'OpenSSL connections alive');
       assertNoPendingOps(m);
-      assert.equal(fdCount(), fds, 'fds leaked');
+      assert.deepEqual(leakedFds(fds), [], 'fds leaked');
     },
   };
 }

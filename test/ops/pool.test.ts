@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { Queue, TimeoutError, UM, UMError, constants } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, localPort, tcpPair, tmpDir, until } from '../helpers.js';
+import { assertNoPendingOps, countFds, createMachine, localPort, tcpPair, tmpDir, until } from '../helpers.js';
 
 const { AF_UNIX, SOCK_STREAM, POLLIN, POLLOUT } = constants as Record<string, number>;
 
@@ -379,7 +379,7 @@ test('acceptEach: connections in order; break closes fds it accepted but did not
   const m = createMachine();
   const listener = await m.tcpListen('127.0.0.1', 0);
   const port = await localPort(m, listener);
-  const fdsBefore = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  const fdsBefore = countFds();
   const clients: number[] = [];
   for (let i = 0; i < 5; i++) clients.push(await m.tcpConnect('127.0.0.1', port));
   const accepted: number[] = [];
@@ -401,7 +401,7 @@ test('acceptEach: connections in order; break closes fds it accepted but did not
   while (q.count > 0) await m.close(await m.shift(q));
   for (const fd of clients) await m.close(fd);
   await m.close(listener);
-  const fdsAfter = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  const fdsAfter = countFds();
   assert.equal(fdsAfter, fdsBefore - 1, 'no fd leaked (the listener is closed)');
   assert.throws(() => m.acceptEach('x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(m.acceptIntoQueue(listener, {} as never), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -426,7 +426,7 @@ test('1,000 concurrent TCP connections on one machine: acceptEach + recvEach ech
       });
     }
   });
-  const fdsBefore = readdirSync('/proc/self/fd').length;
+  const fdsBefore = countFds();
   const clients = await Promise.all(
     Array.from({ length: N }, (_, i) =>
       m.spin(async () => {
@@ -451,7 +451,7 @@ test('1,000 concurrent TCP connections on one machine: acceptEach + recvEach ech
   m.terminate(server);
   await m.join(server);
   await m.close(listener);
-  assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'every connection fd closed');
+  assert.ok(countFds() <= fdsBefore, 'every connection fd closed');
   assertNoPendingOps(m);
 });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { constants as C, TimeoutError, UM, UMError, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir } from '../helpers.js';
+import { assertNoPendingOps, countFds, createMachine, tmpDir } from '../helpers.js';
 
 const AF_INET = C.AF_INET!;
 const AF_INET6 = C.AF_INET6!;
@@ -34,7 +34,7 @@ function localPort(fd: number): number {
 }
 
 function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
+  return countFds();
 }
 
 function isUM(...codes: string[]) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 
 import type { UringMachine } from 'uringmachine';
+import { countFds } from '../helpers.js';
 
 /** UM_STRESS_SCALE: ci (1), large (25) or a number; multiplies every size. */
 export const SCALE: number = (() => {
@@ -110,7 +111,7 @@ export function checkPattern(b: Uint8Array, pos: number, what: string): void {
 
 /** Open fds of this process (/proc/self/fd, without the fd of the listing). */
 export function fdCount(): number {
-  return readdirSync('/proc/self/fd').length - 1;
+  return countFds() - 1;
 }
 
 /** Totals of the run, printed by the files at the end. */
