@@ -216,6 +216,16 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_RECV_MULTISHOT (1U << 1) /* in sqe->ioprio */
 #define UM_RECVSEND_BUNDLE (1U << 4)
 #define UM_ACCEPT_MULTISHOT (1U << 0) /* in sqe->ioprio */
+/* IORING_OP_SEND_ZC (6.0) / SENDMSG_ZC (6.1): zero-copy sub-flags in
+ * sqe->ioprio. The first CQE carries the send's result and, when
+ * IORING_CQE_F_MORE is set on it, a second CQE with IORING_CQE_F_NOTIF and
+ * the same user_data follows once the kernel no longer references the pages.
+ * With REPORT_USAGE the notification's res has bit 31 set if the data was
+ * copied after all (loopback delivery copies it). */
+#define UM_RECVSEND_POLL_FIRST (1U << 0)
+#define UM_RECVSEND_FIXED_BUF (1U << 2)
+#define UM_SEND_ZC_REPORT_USAGE (1U << 3)
+#define UM_NOTIF_USAGE_ZC_COPIED (1U << 31)
 
 /* IORING_OP_URING_CMD on a socket (Linux 6.7, io_uring/cmd_net.c): the
  * command goes in sqe->cmd_op (the u32 at offset 8, overlaying off), the

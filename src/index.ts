@@ -35,6 +35,7 @@ export type { StreamOptions } from './stream.js';
 export type { BufferPoolOptions } from './buffer-pool.js';
 // ---- Sockets, one-shot (issue 3) ----
 export type { RecvfromResult } from './net-ops.js';
+export type { ZcStats } from './zc.js';
 // ---- end (issue 3) ----
 // ---- Node ecosystem adapters (issue 10) ----
 export type { AdapterOptions, UMSocket } from './adapters.js';

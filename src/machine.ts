@@ -46,6 +46,8 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- end (issue 5) ----
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
+import * as zc from './zc.js';
+import type { ZcStats } from './zc.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
 // ---- Node ecosystem adapters (issue 10): imports ----
@@ -1323,6 +1325,32 @@ export class UringMachine {
    */
   sendv(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
     return netOps.sendv(this.#core, fd, bufs);
+  }
+
+  /**
+   * Zero-copy send(2) of `data` (IORING_OP_SEND_ZC, io_uring_prep_send_zc(3),
+   * Linux >= 6.0): like send(), but the kernel sends from `data`'s own pages.
+   * Resolves the bytes sent at the op's first completion; the op (and its
+   * pin on `data`) lives on until the kernel's notification CQE, so do not
+   * write into `data` before `zcStats().inFlight` drops (on loopback the
+   * data has been copied by then anyway). Flags | MSG_NOSIGNAL.
+   */
+  sendZc(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    return zc.sendZc(this.#core, fd, data, len, flags);
+  }
+
+  /**
+   * Zero-copy sendv(): every buffer of `bufs` with IORING_OP_SENDMSG_ZC
+   * (Linux >= 6.1), resubmitting the rest after a short send. Resolves the
+   * total sent; each op's buffers stay pinned until its notification.
+   */
+  sendvZc(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return zc.sendvZc(this.#core, fd, bufs);
+  }
+
+  /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */
+  zcStats(): ZcStats {
+    return { ...zc.zcStats(this.#core) };
   }
 
   /** sendto(2): one datagram to host:port (IORING_OP_SEND with a destination, Linux >= 6.0; MSG_NOSIGNAL). */

@@ -43,6 +43,8 @@ export const OPCODES = {
   GETXATTR: 44,
   SOCKET: 45,
   URING_CMD: 46,
+  SEND_ZC: 47,
+  SENDMSG_ZC: 48,
   READ_MULTISHOT: 49,
   WAITID: 50,
   FUTEX_WAIT: 51,
@@ -125,6 +127,10 @@ export const OP_KINDS = {
   getsockopt: kind(OPCODES.URING_CMD, 'getsockopt', 607),
   setsockopt: kind(OPCODES.URING_CMD, 'setsockopt', 607),
   // ---- end (issue 3) ----
+  // ---- Kernel features (issue 15) ----
+  sendZc: kind(OPCODES.SEND_ZC, 'send_zc', 600),
+  sendmsgZc: kind(OPCODES.SENDMSG_ZC, 'sendmsg_zc', 601),
+  // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 
 export type OpKindName = keyof typeof OP_KINDS;
