@@ -47,6 +47,8 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
 import * as zc from './zc.js';
+import * as linkOps from './link.js';
+import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 import type { ZcStats } from './zc.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
@@ -773,8 +775,11 @@ export class UringMachine {
    * `maxlen` bytes (default: the room left after bufOffset) at `bufOffset`
    * (negative: from buf.length + 1, so -1 is the end) from `fileOffset`
    * (-1: the current position). Resolves the bytes read, 0 at EOF.
+   * `opts.timeout` (ms): a linked IORING_OP_LINK_TIMEOUT; rejects with
+   * TimeoutError if the read has not completed by then.
    */
-  read(fd: number, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+  read(fd: number, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1, opts?: LinkTimeoutOptions): Promise<number> {
+    if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => this.read(fd, buf, maxlen, bufOffset, fileOffset));
     const core = this.#core;
     try {
       validateFd(fd);
@@ -1296,8 +1301,9 @@ export class UringMachine {
     return netOps.listen(this.#core, fd, backlog);
   }
 
-  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5). */
-  connect(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
+  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5); `opts.timeout` (ms) links an IORING_OP_LINK_TIMEOUT (TimeoutError). */
+  connect(fd: number, host: string | Uint8Array, port?: number, opts?: LinkTimeoutOptions): Promise<void> {
+    if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => netOps.connect(this.#core, fd, host, port));
     return netOps.connect(this.#core, fd, host, port);
   }
 
@@ -1348,6 +1354,21 @@ export class UringMachine {
     return zc.sendvZc(this.#core, fd, bufs);
   }
 
+  /**
+   * Run ops as one linked chain (IOSQE_IO_LINK, io_uring_enter(2) "linked
+   * SQEs"; `hard: true`: IOSQE_IO_HARDLINK): each member is a function that
+   * starts exactly one op (`() => m.write(fd, buf)`); the kernel runs each
+   * after the previous one completed, and with a soft link a failure (or a
+   * short read/write) cancels the rest (ECANCELED). All SQEs go to the
+   * kernel in one submission. Resolves every member's outcome, in order, as
+   * Promise.allSettled does. Cancelling the fiber cancels every member. A
+   * member that starts no op or several SQEs ends the chain there; the ones
+   * after it reject (ERR_INVALID_ARG_VALUE) without starting.
+   */
+  chain(members: (() => Promise<unknown>)[], opts?: ChainOptions): Promise<ChainResult[]> {
+    return linkOps.chain(this.#core, members, opts);
+  }
+
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */
   zcStats(): ZcStats {
     return { ...zc.zcStats(this.#core) };
@@ -1358,8 +1379,9 @@ export class UringMachine {
     return netOps.sendto(this.#core, fd, data, host, port, flags);
   }
 
-  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF. */
-  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<number> {
+  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF; `opts.timeout` (ms) links an IORING_OP_LINK_TIMEOUT (TimeoutError). */
+  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0, opts?: LinkTimeoutOptions): Promise<number> {
+    if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => netOps.recv(this.#core, fd, buf, maxlen, flags));
     return netOps.recv(this.#core, fd, buf, maxlen, flags);
   }
 

@@ -130,6 +130,7 @@ export const OP_KINDS = {
   // ---- Kernel features (issue 15) ----
   sendZc: kind(OPCODES.SEND_ZC, 'send_zc', 600),
   sendmsgZc: kind(OPCODES.SENDMSG_ZC, 'sendmsg_zc', 601),
+  linkTimeout: kind(OPCODES.LINK_TIMEOUT, 'link_timeout', 505),
   // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 

@@ -5,27 +5,17 @@
 // so the notification cannot come before it reads: that makes the order
 // observable without any timing threshold.
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { constants as C, TimeoutError, UM, type UringMachine } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, until } from './helpers.js';
+import { localPort } from './local-port.js';
 
 const AF_INET = C.AF_INET!;
 const AF_UNIX = C.AF_UNIX!;
 const SOCK_STREAM = C.SOCK_STREAM!;
 const skip = UM.kernelVersion() < 601 && 'SEND_ZC / SENDMSG_ZC need Linux >= 6.1';
-
-/** The local port of TCP socket fd, from /proc/net/tcp (getsockname is not part of the API). */
-export function localPort(fd: number): number {
-  const ino = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f[9] === ino) return parseInt(f[1]!.split(':')[1]!, 16);
-  }
-  assert.fail(`socket ${fd} not in /proc/net/tcp`);
-}
 
 /** A connected TCP pair on 127.0.0.1: [server side, client side]; the client's receive buffer is small. */
 async function tcpPair(m: UringMachine): Promise<[number, number]> {
