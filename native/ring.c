@@ -328,3 +328,15 @@ int um_pbuf_ring_unregister(struct um_ring *ring, uint16_t bgid) {
   reg.bgid = bgid;
   return sys_register(ring->fd, UM_UNREGISTER_PBUF_RING, &reg, 1);
 }
+
+/* Registered (fixed) buffers, io_uring_register(2) IORING_REGISTER_BUFFERS:
+ * iov points to n struct iovec (u64 base, u64 len). The kernel pins the
+ * pages until IORING_UNREGISTER_BUFFERS or ring teardown; the caller keeps
+ * the memory alive for as long. */
+int um_ring_register_buffers(struct um_ring *ring, const void *iov, unsigned n) {
+  return sys_register(ring->fd, UM_REGISTER_BUFFERS, iov, n);
+}
+
+int um_ring_unregister_buffers(struct um_ring *ring) {
+  return sys_register(ring->fd, UM_UNREGISTER_BUFFERS, NULL, 0);
+}

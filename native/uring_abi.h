@@ -189,6 +189,8 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_ENTER_EXT_ARG (1U << 3)
 
 /* ---- io_uring_register() opcodes ----------------------------------------- */
+#define UM_REGISTER_BUFFERS 0   /* arg: struct iovec[nr_args], at most 16384, each <= 1 GiB */
+#define UM_UNREGISTER_BUFFERS 1 /* arg: NULL, nr_args 0 */
 #define UM_REGISTER_EVENTFD 4
 #define UM_UNREGISTER_EVENTFD 5
 #define UM_REGISTER_PROBE 8
@@ -202,6 +204,9 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_CQE_F_NOTIF (1U << 3)
 #define UM_CQE_F_BUF_MORE (1U << 4)
 #define UM_CQE_BUFFER_SHIFT 16
+
+/* IORING_OP_READ_FIXED / WRITE_FIXED (5.1): addr/len must lie inside the
+ * registered buffer sqe->buf_index (the u16 at offset 40). */
 
 /* ---- per-opcode sub-flags ------------------------------------------------- */
 #define UM_FSYNC_DATASYNC (1U << 0)

@@ -47,6 +47,7 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
 import * as zc from './zc.js';
+import * as fixed from './fixed.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 import type { ZcStats } from './zc.js';
@@ -1367,6 +1368,39 @@ export class UringMachine {
    */
   chain(members: (() => Promise<unknown>)[], opts?: ChainOptions): Promise<ChainResult[]> {
     return linkOps.chain(this.#core, members, opts);
+  }
+
+  /**
+   * Register `bufs` as the ring's fixed buffers (io_uring_register(2)
+   * IORING_REGISTER_BUFFERS, Linux >= 5.1): the kernel pins their pages once
+   * for readFixed/writeFixed. While registered, the machine holds them, and
+   * each buffer's ArrayBuffer is marked untransferable for good
+   * (worker_threads.markAsUntransferable). One table at a time (EBUSY);
+   * at most 16384 buffers of at most 1 GiB. Locked-memory limits apply
+   * (ENOMEM).
+   */
+  registerBuffers(bufs: Uint8Array[]): Promise<void> {
+    return fixed.registerBuffers(this.#core, bufs);
+  }
+
+  /** Unregister the fixed buffers; rejects with ERR_UM_BUFFERS_IN_USE while a readFixed/writeFixed is in flight. */
+  unregisterBuffers(): Promise<void> {
+    return fixed.unregisterBuffers(this.#core);
+  }
+
+  /**
+   * read(2) into registered buffer `index` (IORING_OP_READ_FIXED,
+   * io_uring_prep_read_fixed(3)): at most `maxlen` bytes (default: the rest
+   * of the buffer) at `bufOffset`, from `fileOffset` (-1: current position).
+   * Resolves the bytes read, 0 at EOF.
+   */
+  readFixed(fd: number, index: number, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    return fixed.rwFixed(this.#core, false, fd, index, maxlen, bufOffset, fileOffset);
+  }
+
+  /** write(2) from registered buffer `index` (IORING_OP_WRITE_FIXED): `len` bytes (default: the rest) at `bufOffset`, at `fileOffset` (-1: current position). */
+  writeFixed(fd: number, index: number, len?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    return fixed.rwFixed(this.#core, true, fd, index, len, bufOffset, fileOffset);
   }
 
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */

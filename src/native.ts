@@ -23,6 +23,10 @@ export interface NativeRing {
   bufRing(bgid: number, entries: number, flags: number): ArrayBuffer;
   /** Unregister a buffer ring and free its memory; 0 or -errno. */
   bufRingFree(bgid: number): number;
+  /** IORING_REGISTER_BUFFERS of n iovecs (u64 base, u64 len each); 0 or -errno. */
+  registerBuffers(iovecs: Int32Array, n: number): number;
+  /** IORING_UNREGISTER_BUFFERS; 0 or -errno. */
+  unregisterBuffers(): number;
   /** Anonymous memory for pool buffers, freed by the ring at close. */
   bufAlloc(size: number): ArrayBuffer;
 }

@@ -10,6 +10,8 @@ export const OPCODES = {
   READV: 1,
   WRITEV: 2,
   FSYNC: 3,
+  READ_FIXED: 4,
+  WRITE_FIXED: 5,
   POLL_ADD: 6,
   POLL_REMOVE: 7,
   SENDMSG: 9,
@@ -131,6 +133,8 @@ export const OP_KINDS = {
   sendZc: kind(OPCODES.SEND_ZC, 'send_zc', 600),
   sendmsgZc: kind(OPCODES.SENDMSG_ZC, 'sendmsg_zc', 601),
   linkTimeout: kind(OPCODES.LINK_TIMEOUT, 'link_timeout', 505),
+  readFixed: kind(OPCODES.READ_FIXED, 'read_fixed', 501),
+  writeFixed: kind(OPCODES.WRITE_FIXED, 'write_fixed', 501),
   // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 
