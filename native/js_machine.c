@@ -559,6 +559,17 @@ static napi_value ring_unregister_buffers(napi_env env, napi_callback_info info)
   return js_int(env, um_ring_unregister_buffers(&r->ring));
 }
 
+/* registerFilesSparse(n): a sparse direct-descriptor table; 0 or -errno. */
+static napi_value ring_register_files_sparse(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  int32_t n = js_to_i32(env, argv[0], -1);
+  if (n <= 0) return js_int(env, -EINVAL);
+  return js_int(env, um_ring_register_files_sparse(&r->ring, (unsigned)n));
+}
+
 static napi_value ring_close_js(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 0);
   js_ring *r = unwrap(env, self);
@@ -585,6 +596,7 @@ napi_status js_machine_init(napi_env env, napi_value exports) {
       {"bufAlloc", NULL, ring_buf_alloc, NULL, NULL, NULL, napi_default_method, NULL},
       {"registerBuffers", NULL, ring_register_buffers, NULL, NULL, NULL, napi_default_method, NULL},
       {"unregisterBuffers", NULL, ring_unregister_buffers, NULL, NULL, NULL, napi_default_method, NULL},
+      {"registerFilesSparse", NULL, ring_register_files_sparse, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls;
   napi_status st = napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, ring_new, NULL,

@@ -48,6 +48,8 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 import * as netOps from './net-ops.js';
 import * as zc from './zc.js';
 import * as fixed from './fixed.js';
+import * as direct from './direct.js';
+import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 import type { ZcStats } from './zc.js';
@@ -779,7 +781,8 @@ export class UringMachine {
    * `opts.timeout` (ms): a linked IORING_OP_LINK_TIMEOUT; rejects with
    * TimeoutError if the read has not completed by then.
    */
-  read(fd: number, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1, opts?: LinkTimeoutOptions): Promise<number> {
+  read(fd: number | DirectFd, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1, opts?: LinkTimeoutOptions): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.read(i, buf, maxlen, bufOffset, fileOffset, opts));
     if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => this.read(fd, buf, maxlen, bufOffset, fileOffset));
     const core = this.#core;
     try {
@@ -816,7 +819,8 @@ export class UringMachine {
    * io_uring_prep_write(3)). Resolves the bytes written (one write: may be
    * short on pipes and sockets; writev() completes short writes).
    */
-  write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
+  write(fd: number | DirectFd, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.write(i, data, len, fileOffset));
     try {
       const op = this.#prepWrite(fd, data, len, fileOffset);
       return op === null ? Promise.resolve(0) : this.#core.promise(op, op.pin0 as Uint8Array);
@@ -1322,7 +1326,8 @@ export class UringMachine {
    * (default all), flags | MSG_NOSIGNAL (IORING_OP_SEND). Resolves the bytes
    * sent (may be short on a stream socket; sendv() sends everything).
    */
-  send(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+  send(fd: number | DirectFd, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.send(i, data, len, flags));
     return netOps.send(this.#core, fd, data, len, flags);
   }
 
@@ -1403,6 +1408,50 @@ export class UringMachine {
     return fixed.rwFixed(this.#core, true, fd, index, len, bufOffset, fileOffset);
   }
 
+  /**
+   * Create the ring's direct-descriptor table with `count` empty slots
+   * (IORING_REGISTER_FILES2, sparse, Linux >= 5.19). Optional: the first
+   * openDirect/acceptDirect/socketDirect creates one of 1024 slots.
+   */
+  registerFiles(count: number): void {
+    direct.registerFiles(this.#core, count);
+  }
+
+  /**
+   * open(2) straight into the ring's file table (io_uring_prep_openat_direct(3),
+   * IORING_FILE_INDEX_ALLOC, Linux >= 5.19): resolves a DirectFd, which
+   * read/write/send/recv take in place of an fd (IOSQE_FIXED_FILE) and no
+   * syscall-based call accepts. O_CLOEXEC is dropped (a slot is never
+   * inherited by exec; the kernel refuses the flag with a slot).
+   */
+  openDirect(path: string | Uint8Array, flags = 0, mode = 0o666): Promise<DirectFd> {
+    return direct.openDirect(this.#core, path, flags, mode);
+  }
+
+  /** accept4(2) into the ring's file table (io_uring_prep_accept_direct(3), 5.19); `fd` may itself be a DirectFd. */
+  acceptDirect(fd: number | DirectFd): Promise<DirectFd> {
+    return direct.acceptDirect(this.#core, fd);
+  }
+
+  /** socket(2) into the ring's file table (io_uring_prep_socket_direct_alloc(3), 5.19). */
+  socketDirect(domain: number, type: number, protocol = 0): Promise<DirectFd> {
+    return direct.socketDirect(this.#core, domain, type, protocol);
+  }
+
+  /** Close a direct descriptor (IORING_OP_CLOSE with file_index, io_uring_prep_close_direct(3)); runs even in a cancelled scope. */
+  closeDirect(fd: DirectFd): Promise<void> {
+    return direct.closeDirect(this.#core, fd);
+  }
+
+  /**
+   * A regular fd for a direct descriptor's file (IORING_OP_FIXED_FD_INSTALL,
+   * io_uring_prep_fixed_fd_install(3), Linux >= 6.8), O_CLOEXEC unless
+   * `cloexec` is false. The direct descriptor stays open.
+   */
+  installFd(fd: DirectFd, cloexec = true): Promise<number> {
+    return direct.installFd(this.#core, fd, cloexec);
+  }
+
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */
   zcStats(): ZcStats {
     return { ...zc.zcStats(this.#core) };
@@ -1414,7 +1463,8 @@ export class UringMachine {
   }
 
   /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF; `opts.timeout` (ms) links an IORING_OP_LINK_TIMEOUT (TimeoutError). */
-  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0, opts?: LinkTimeoutOptions): Promise<number> {
+  recv(fd: number | DirectFd, buf: Uint8Array, maxlen?: number, flags = 0, opts?: LinkTimeoutOptions): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.recv(i, buf, maxlen, flags, opts));
     if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => netOps.recv(this.#core, fd, buf, maxlen, flags));
     return netOps.recv(this.#core, fd, buf, maxlen, flags);
   }

@@ -27,6 +27,8 @@ export interface NativeRing {
   registerBuffers(iovecs: Int32Array, n: number): number;
   /** IORING_UNREGISTER_BUFFERS; 0 or -errno. */
   unregisterBuffers(): number;
+  /** IORING_REGISTER_FILES2 with RSRC_REGISTER_SPARSE: n empty direct-descriptor slots; 0 or -errno. */
+  registerFilesSparse(n: number): number;
   /** Anonymous memory for pool buffers, freed by the ring at close. */
   bufAlloc(size: number): ArrayBuffer;
 }

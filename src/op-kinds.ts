@@ -51,6 +51,7 @@ export const OPCODES = {
   WAITID: 50,
   FUTEX_WAIT: 51,
   FUTEX_WAKE: 52,
+  FIXED_FD_INSTALL: 54,
   BIND: 56,
   LISTEN: 57,
 } as const;
@@ -135,6 +136,12 @@ export const OP_KINDS = {
   linkTimeout: kind(OPCODES.LINK_TIMEOUT, 'link_timeout', 505),
   readFixed: kind(OPCODES.READ_FIXED, 'read_fixed', 501),
   writeFixed: kind(OPCODES.WRITE_FIXED, 'write_fixed', 501),
+  // Direct descriptors: res is a slot, not an fd (never closeSync'd by the core).
+  openDirect: kind(OPCODES.OPENAT, 'open', 519),
+  acceptDirect: kind(OPCODES.ACCEPT, 'accept', 519),
+  socketDirect: kind(OPCODES.SOCKET, 'socket', 519),
+  closeDirect: kind(OPCODES.CLOSE, 'close', 515),
+  fixedFdInstall: kind(OPCODES.FIXED_FD_INSTALL, 'fixed_fd_install', 608, false, true),
   // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 
