@@ -49,6 +49,7 @@ import * as netOps from './net-ops.js';
 import * as zc from './zc.js';
 import * as fixed from './fixed.js';
 import * as direct from './direct.js';
+import * as fdOps from './fd-ops.js';
 import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
@@ -1450,6 +1451,29 @@ export class UringMachine {
    */
   installFd(fd: DirectFd, cloexec = true): Promise<number> {
     return direct.installFd(this.#core, fd, cloexec);
+  }
+
+  /** ftruncate(2) through the ring (IORING_OP_FTRUNCATE, io_uring_prep_ftruncate(3), Linux >= 6.9). */
+  ftruncate(fd: number, length = 0): Promise<void> {
+    return fdOps.ftruncate(this.#core, fd, length);
+  }
+
+  /**
+   * Send a copy of `fd` over the unix socket `sock` (SCM_RIGHTS ancillary
+   * data with one zero byte, IORING_OP_SENDMSG). The caller still owns `fd`.
+   */
+  sendFd(sock: number, fd: number): Promise<void> {
+    return fdOps.sendFd(this.#core, sock, fd);
+  }
+
+  /**
+   * Receive an fd sent with sendFd() (or any SCM_RIGHTS sender) on unix
+   * socket `sock` (IORING_OP_RECVMSG, MSG_CMSG_CLOEXEC); resolves the new
+   * fd, which the caller must close. Rejects ERR_UM_NO_FD at EOF or when the
+   * data came without a descriptor.
+   */
+  recvFd(sock: number): Promise<number> {
+    return fdOps.recvFd(this.#core, sock);
   }
 
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */

@@ -52,6 +52,7 @@ export const OPCODES = {
   FUTEX_WAIT: 51,
   FUTEX_WAKE: 52,
   FIXED_FD_INSTALL: 54,
+  FTRUNCATE: 55,
   BIND: 56,
   LISTEN: 57,
 } as const;
@@ -141,6 +142,9 @@ export const OP_KINDS = {
   acceptDirect: kind(OPCODES.ACCEPT, 'accept', 519),
   socketDirect: kind(OPCODES.SOCKET, 'socket', 519),
   closeDirect: kind(OPCODES.CLOSE, 'close', 515),
+  ftruncate: kind(OPCODES.FTRUNCATE, 'ftruncate', 609),
+  // res is the byte count, not the fd: never createsFd (the core would close(res)).
+  recvFd: kind(OPCODES.RECVMSG, 'recvmsg', 503),
   fixedFdInstall: kind(OPCODES.FIXED_FD_INSTALL, 'fixed_fd_install', 608, false, true),
   // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
