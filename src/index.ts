@@ -36,6 +36,7 @@ export type { BufferPoolOptions } from './buffer-pool.js';
 // ---- Sockets, one-shot (issue 3) ----
 export type { RecvfromResult } from './net-ops.js';
 export type { ZcStats } from './zc.js';
+export type { Datagram } from './udp.js';
 export { DirectFd } from './direct.js';
 export type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 // ---- end (issue 3) ----

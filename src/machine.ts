@@ -50,6 +50,8 @@ import * as zc from './zc.js';
 import * as fixed from './fixed.js';
 import * as direct from './direct.js';
 import * as fdOps from './fd-ops.js';
+import * as udp from './udp.js';
+import type { Datagram } from './udp.js';
 import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
@@ -1474,6 +1476,18 @@ export class UringMachine {
    */
   recvFd(sock: number): Promise<number> {
     return fdOps.recvFd(this.#core, sock);
+  }
+
+  /**
+   * Each datagram received on `fd` (a UDP socket): one multishot recvmsg
+   * (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT on provided buffers,
+   * io_uring_prep_recvmsg_multishot(3), Linux >= 6.0) yielding `{ data,
+   * host, port, truncated }`. A datagram longer than a pool buffer (16 KiB
+   * by default, `bufferPool.bufferSize`) is cut (`truncated`). Reply with
+   * `m.sendto(fd, data, host, port)`.
+   */
+  recvmsgEach(fd: number, flags = 0): AsyncIterableIterator<Datagram> {
+    return udp.recvmsgEach(this.#core, fd, flags);
   }
 
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */

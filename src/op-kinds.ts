@@ -142,6 +142,7 @@ export const OP_KINDS = {
   acceptDirect: kind(OPCODES.ACCEPT, 'accept', 519),
   socketDirect: kind(OPCODES.SOCKET, 'socket', 519),
   closeDirect: kind(OPCODES.CLOSE, 'close', 515),
+  recvmsgMultishot: kind(OPCODES.RECVMSG, 'recvmsg', 600, true),
   ftruncate: kind(OPCODES.FTRUNCATE, 'ftruncate', 609),
   // res is the byte count, not the fd: never createsFd (the core would close(res)).
   recvFd: kind(OPCODES.RECVMSG, 'recvmsg', 503),
