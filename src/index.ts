@@ -37,6 +37,8 @@ export type { BufferPoolOptions } from './buffer-pool.js';
 export type { RecvfromResult } from './net-ops.js';
 export type { ZcStats } from './zc.js';
 export type { Datagram } from './udp.js';
+export type { WatchEvent } from './watch.js';
+export { IN } from './watch.js';
 export { DirectFd } from './direct.js';
 export type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 // ---- end (issue 3) ----

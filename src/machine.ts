@@ -51,6 +51,8 @@ import * as fixed from './fixed.js';
 import * as direct from './direct.js';
 import * as fdOps from './fd-ops.js';
 import * as udp from './udp.js';
+import * as watchOps from './watch.js';
+import type { WatchEvent } from './watch.js';
 import type { Datagram } from './udp.js';
 import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
@@ -1488,6 +1490,18 @@ export class UringMachine {
    */
   recvmsgEach(fd: number, flags = 0): AsyncIterableIterator<Datagram> {
     return udp.recvmsgEach(this.#core, fd, flags);
+  }
+
+  /**
+   * inotify(7) events for `path` (a file, or a directory's entries) as an
+   * async iterator of `{ name, mask, cookie, isDir }`; `mask` is IN_* bits
+   * (`IN`, exported by the package; default: modify, close-write, create, delete, moves, and the
+   * path's own deletion or move). Events are read through the ring; the loop
+   * ends when the watch goes away (the path was deleted: IN_IGNORED), and
+   * break, return or cancellation end it too. The inotify fd is closed then.
+   */
+  watch(path: string | Uint8Array, mask?: number): AsyncGenerator<WatchEvent, void, undefined> {
+    return watchOps.watch(this.#core, path, mask, (fd, buf) => this.read(fd, buf), (fd) => this.close(fd));
   }
 
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */

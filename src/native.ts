@@ -77,6 +77,10 @@ export interface NativeAddon {
   addressOf(view: ArrayBufferView): number;
   // ---- Sockets (issue 3): plain-syscall fallbacks, 0 or -errno ----
   bindSync(fd: number, sockaddr: Uint8Array, addrlen: number): number;
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC): fd or -errno. */
+  inotifyInit(): number;
+  /** inotify_add_watch(fd, path, mask), path NUL-terminated: wd or -errno. */
+  inotifyAddWatch(fd: number, path: Uint8Array, mask: number): number;
   listenSync(fd: number, backlog: number): number;
   getsockoptSync(fd: number, level: number, opt: number, out: Int32Array): number;
   setsockoptSync(fd: number, level: number, opt: number, value: number): number;
