@@ -15,7 +15,7 @@
  *
  * The table is created on first use (`DEFAULT_SLOTS` slots, or
  * `m.registerFiles(n)` before), and goes away with the ring.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { argTypeError, codedError, encodePath, validateInt32, validateInteger } from './validate.js';

@@ -11,7 +11,7 @@
  * pointers are absolute addresses; it is pinned on the op until its final
  * CQE. A stream socket carries ancillary data only with at least one byte
  * of data, so each fd travels with one zero byte.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf, type Core } from './core.js';
 import { native } from './native.js';

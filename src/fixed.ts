@@ -16,7 +16,7 @@
  * - `unregisterBuffers()` rejects (`ERR_UM_BUFFERS_IN_USE`) while a fixed op
  *   is in flight, and a fixed op on a table that is not registered rejects
  *   before anything is submitted.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { markAsUntransferable } from 'node:worker_threads';
 

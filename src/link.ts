@@ -8,7 +8,7 @@
  * flush, so the flags of the last SQE can still be changed
  * (`core.lastUnsubmitted()`, `core.orSqeFlags()`). Room for every SQE of a
  * chain (or op + timeout) is made first, so no submit can cut it in two.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { TimeoutError, UMError } from './errors.js';

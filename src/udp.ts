@@ -17,7 +17,7 @@
  * It uses the plain (non-incremental) buffer group the bundles use: one
  * buffer per datagram. Each item is a copy of the payload with the peer's
  * address decoded; the buffer goes straight back to the kernel.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';

@@ -8,7 +8,7 @@
  *
  * struct inotify_event (inotify(7)): i32 wd, u32 mask, u32 cookie, u32 len,
  * then len bytes of NUL-padded name.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { UMError } from './errors.js';

@@ -23,7 +23,7 @@
  * 31 (IORING_NOTIF_USAGE_ZC_COPIED) set when the kernel copied the data
  * after all, which is what loopback delivery does; `zcStats()` counts both
  * outcomes so that a benchmark can say which one it measured.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf, als, fillIovecs, shortOnCancel, type Core } from './core.js';
 import { MachineClosedError, UMError } from './errors.js';
