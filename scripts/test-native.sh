@@ -57,7 +57,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 "$cc" -std=gnu11 -shared -fPIC -g -O1 $san -Wall -Wextra -Werror \
   -Wno-unused-parameter -Wno-missing-field-initializers -I"$inc" -Inative \
   native/ring.c native/prep.c native/js_machine.c native/js_loop.c native/js_helpers.c \
-  native/js_constants.c native/addon.c -o build-asan/um.node
+  native/js_constants.c native/tls.c native/js_tls.c native/addon.c -o build-asan/um.node
 
 logs="$root/build-asan/logs"
 rm -rf "$logs"

@@ -1,5 +1,5 @@
 /**
- * Linked ops (issue 15): the `timeout` option of read/recv/connect
+ * Linked ops (issue 15): the `timeout` option of read/recv
  * (IORING_OP_LINK_TIMEOUT, Linux 5.5, io_uring_prep_link_timeout(3)) and
  * `m.chain()`, a batch of ops joined with IOSQE_IO_LINK / IOSQE_IO_HARDLINK.
  *
@@ -20,7 +20,7 @@ const IOSQE_IO_LINK = 1 << 2;
 const IOSQE_IO_HARDLINK = 1 << 3;
 const ECANCELED = 125;
 
-/** Options of read/recv/connect. */
+/** Options of read/recv. */
 export interface LinkTimeoutOptions {
   /** Milliseconds the op may take; then it rejects with TimeoutError (a linked IORING_OP_LINK_TIMEOUT). */
   timeout?: number;
