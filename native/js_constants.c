@@ -803,6 +803,20 @@ napi_status js_constants_init(napi_env env, napi_value exports) {
   put(env, layout, "msg_flags", offsetof(struct msghdr, msg_flags));
   put(env, layout, "iovecSize", sizeof(struct iovec));
   /* ---- end (issue 3) ---- */
+  /* ---- SCM_RIGHTS ancillary data for sendFd/recvFd (issue 15) ---- */
+  {
+    struct {
+      struct cmsghdr h;
+      int fd;
+    } one;
+    put(env, layout, "cmsgSpace1Fd", CMSG_SPACE(sizeof(int)));
+    put(env, layout, "cmsgLen1Fd", CMSG_LEN(sizeof(int)));
+    put(env, layout, "cmsg_len", offsetof(struct cmsghdr, cmsg_len));
+    put(env, layout, "cmsg_level", offsetof(struct cmsghdr, cmsg_level));
+    put(env, layout, "cmsg_type", offsetof(struct cmsghdr, cmsg_type));
+    put(env, layout, "cmsgData", (int64_t)((unsigned char *)CMSG_DATA(&one.h) - (unsigned char *)&one.h));
+    put(env, c, "SCM_RIGHTS", SCM_RIGHTS);
+  }
   put(env, layout, "sqe", sizeof(struct um_sqe));
   put(env, layout, "cqe", sizeof(struct um_cqe));
   /* ---- Files and descriptors (issue 5): the siginfo_t IORING_OP_WAITID

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -144,6 +145,26 @@ static napi_value h_bind_sync(napi_env env, napi_callback_info info) {
   return js_int(env, ret < 0 ? -errno : 0);
 }
 
+/* inotifyInit(): inotify_init1(IN_NONBLOCK | IN_CLOEXEC): an fd or -errno.
+ * Non-blocking so that a read through the ring waits by poll, not on an
+ * io-wq thread. */
+static napi_value h_inotify_init(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  return js_int(env, fd < 0 ? -errno : fd);
+}
+
+/* inotifyAddWatch(fd, path (NUL-terminated bytes), mask): a watch descriptor or -errno. */
+static napi_value h_inotify_add_watch(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 3);
+  size_t len = 0;
+  char *path = view_bytes(env, argv[1], &len);
+  if (path == NULL || len == 0 || path[len - 1] != 0) return js_int(env, -EINVAL);
+  uint32_t mask = (uint32_t)js_to_i32(env, argv[2], 0);
+  int wd = inotify_add_watch(js_to_i32(env, argv[0], -1), path, mask);
+  return js_int(env, wd < 0 ? -errno : wd);
+}
+
 /* listenSync(fd, backlog) */
 static napi_value h_listen_sync(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 2);
@@ -205,6 +226,8 @@ napi_status js_helpers_init(napi_env env, napi_value exports) {
       {"closeSync", NULL, h_close_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketDomain", NULL, h_socket_domain, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bindSync", NULL, h_bind_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"inotifyInit", NULL, h_inotify_init, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"inotifyAddWatch", NULL, h_inotify_add_watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenSync", NULL, h_listen_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockoptSync", NULL, h_getsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockoptSync", NULL, h_setsockopt_sync, NULL, NULL, NULL, napi_enumerable, NULL},

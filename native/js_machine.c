@@ -533,6 +533,43 @@ static napi_value ring_buf_alloc(napi_env env, napi_callback_info info) {
   return region_buffer(env, r, p, (size_t)size, (size_t)size, -1);
 }
 
+/* registerBuffers(iovecs: Int32Array of n x {u64 base, u64 len}, n): 0 or -errno. */
+static napi_value ring_register_buffers(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 2);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "iovecs must be an Int32Array");
+    return NULL;
+  }
+  int32_t n = js_to_i32(env, argv[1], -1);
+  if (n < 0 || (size_t)n * 4 > length) return js_int(env, -EINVAL);
+  return js_int(env, um_ring_register_buffers(&r->ring, data, (unsigned)n));
+}
+
+static napi_value ring_unregister_buffers(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 0);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  return js_int(env, um_ring_unregister_buffers(&r->ring));
+}
+
+/* registerFilesSparse(n): a sparse direct-descriptor table; 0 or -errno. */
+static napi_value ring_register_files_sparse(napi_env env, napi_callback_info info) {
+  JS_ARGS(env, info, 1);
+  js_ring *r = unwrap(env, self);
+  if (!r) return NULL;
+  if (r->closed) return js_int(env, -EBADF);
+  int32_t n = js_to_i32(env, argv[0], -1);
+  if (n <= 0) return js_int(env, -EINVAL);
+  return js_int(env, um_ring_register_files_sparse(&r->ring, (unsigned)n));
+}
+
 static napi_value ring_close_js(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 0);
   js_ring *r = unwrap(env, self);
@@ -557,6 +594,9 @@ napi_status js_machine_init(napi_env env, napi_value exports) {
       {"bufRing", NULL, ring_buf_ring, NULL, NULL, NULL, napi_default_method, NULL},
       {"bufRingFree", NULL, ring_buf_ring_free, NULL, NULL, NULL, napi_default_method, NULL},
       {"bufAlloc", NULL, ring_buf_alloc, NULL, NULL, NULL, napi_default_method, NULL},
+      {"registerBuffers", NULL, ring_register_buffers, NULL, NULL, NULL, napi_default_method, NULL},
+      {"unregisterBuffers", NULL, ring_unregister_buffers, NULL, NULL, NULL, napi_default_method, NULL},
+      {"registerFilesSparse", NULL, ring_register_files_sparse, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls;
   napi_status st = napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, ring_new, NULL,

@@ -328,3 +328,26 @@ int um_pbuf_ring_unregister(struct um_ring *ring, uint16_t bgid) {
   reg.bgid = bgid;
   return sys_register(ring->fd, UM_UNREGISTER_PBUF_RING, &reg, 1);
 }
+
+/* Registered (fixed) buffers, io_uring_register(2) IORING_REGISTER_BUFFERS:
+ * iov points to n struct iovec (u64 base, u64 len). The kernel pins the
+ * pages until IORING_UNREGISTER_BUFFERS or ring teardown; the caller keeps
+ * the memory alive for as long. */
+int um_ring_register_buffers(struct um_ring *ring, const void *iov, unsigned n) {
+  return sys_register(ring->fd, UM_REGISTER_BUFFERS, iov, n);
+}
+
+int um_ring_unregister_buffers(struct um_ring *ring) {
+  return sys_register(ring->fd, UM_UNREGISTER_BUFFERS, NULL, 0);
+}
+
+/* A sparse direct-descriptor table of n empty slots (IORING_REGISTER_FILES2
+ * with IORING_RSRC_REGISTER_SPARSE, 5.19): ops then create files in it with
+ * IORING_FILE_INDEX_ALLOC. nr_args is the size of the struct. */
+int um_ring_register_files_sparse(struct um_ring *ring, unsigned n) {
+  struct um_rsrc_register reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.nr = n;
+  reg.flags = UM_RSRC_REGISTER_SPARSE;
+  return sys_register(ring->fd, UM_REGISTER_FILES2, &reg, sizeof(reg));
+}

@@ -82,6 +82,12 @@ int um_pbuf_ring_register(struct um_ring *ring, unsigned entries, uint16_t bgid,
                           size_t *size);
 int um_pbuf_ring_unregister(struct um_ring *ring, uint16_t bgid);
 
+/* Registered buffers (ring.c): n struct iovec at iov; 0 or -errno. */
+int um_ring_register_buffers(struct um_ring *ring, const void *iov, unsigned n);
+int um_ring_unregister_buffers(struct um_ring *ring);
+/* Direct descriptors (ring.c): a sparse file table of n slots; 0 or -errno. */
+int um_ring_register_files_sparse(struct um_ring *ring, unsigned n);
+
 /* Opcode probe (ring.c): fills supported[op] = 1 for each supported opcode,
  * for op < n. Returns the number of opcodes known to the kernel or -errno. */
 int um_ring_probe(struct um_ring *ring, uint8_t *supported, unsigned n);

@@ -123,6 +123,27 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_PBUF_RING_MMAP 1U /* 6.4: the kernel allocates the ring */
 #define UM_PBUF_RING_INC 2U  /* 6.12: buffers consumed incrementally */
 
+/* IORING_REGISTER_FILES2 / BUFFERS2 argument. */
+struct um_rsrc_register {
+  uint32_t nr;
+  uint32_t flags; /* UM_RSRC_REGISTER_SPARSE */
+  uint64_t resv2;
+  uint64_t data; /* array of nr fds (or iovecs); 0 when sparse */
+  uint64_t tags;
+};
+_Static_assert(sizeof(struct um_rsrc_register) == 32, "io_uring_rsrc_register is 32 bytes");
+#define UM_RSRC_REGISTER_SPARSE (1U << 0) /* 5.19: nr empty slots */
+
+/* Direct descriptors: sqe->file_index (the u32 at offset 44) of OPENAT,
+ * ACCEPT, SOCKET is slot + 1, or FILE_INDEX_ALLOC for "any free slot" (the
+ * CQE's res is then the slot); CLOSE with file_index = slot + 1 and fd 0
+ * closes a slot; other ops name a slot in sqe->fd with IOSQE_FIXED_FILE.
+ * FIXED_FD_INSTALL (6.8): fd = slot, IOSQE_FIXED_FILE, install_fd_flags
+ * (op_flags) 0 for O_CLOEXEC or FIXED_FD_NO_CLOEXEC; res = the new fd. */
+#define UM_FILE_INDEX_ALLOC (~0U)
+#define UM_FIXED_FD_NO_CLOEXEC (1U << 0)
+#define UM_ASYNC_CANCEL_FD_FIXED (1U << 3)
+
 /* ---- sqe->flags ---------------------------------------------------------- */
 #define UM_IOSQE_FIXED_FILE (1U << 0)
 #define UM_IOSQE_IO_DRAIN (1U << 1)
@@ -189,7 +210,10 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_ENTER_EXT_ARG (1U << 3)
 
 /* ---- io_uring_register() opcodes ----------------------------------------- */
+#define UM_REGISTER_BUFFERS 0   /* arg: struct iovec[nr_args], at most 16384, each <= 1 GiB */
+#define UM_UNREGISTER_BUFFERS 1 /* arg: NULL, nr_args 0 */
 #define UM_REGISTER_EVENTFD 4
+#define UM_REGISTER_FILES2 13 /* arg: struct um_rsrc_register, nr_args = its size (5.13) */
 #define UM_UNREGISTER_EVENTFD 5
 #define UM_REGISTER_PROBE 8
 #define UM_REGISTER_PBUF_RING 22
@@ -202,6 +226,9 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_CQE_F_NOTIF (1U << 3)
 #define UM_CQE_F_BUF_MORE (1U << 4)
 #define UM_CQE_BUFFER_SHIFT 16
+
+/* IORING_OP_READ_FIXED / WRITE_FIXED (5.1): addr/len must lie inside the
+ * registered buffer sqe->buf_index (the u16 at offset 40). */
 
 /* ---- per-opcode sub-flags ------------------------------------------------- */
 #define UM_FSYNC_DATASYNC (1U << 0)
@@ -216,6 +243,16 @@ _Static_assert(sizeof(struct um_buf_reg) == 40, "io_uring_buf_reg is 40 bytes");
 #define UM_RECV_MULTISHOT (1U << 1) /* in sqe->ioprio */
 #define UM_RECVSEND_BUNDLE (1U << 4)
 #define UM_ACCEPT_MULTISHOT (1U << 0) /* in sqe->ioprio */
+/* IORING_OP_SEND_ZC (6.0) / SENDMSG_ZC (6.1): zero-copy sub-flags in
+ * sqe->ioprio. The first CQE carries the send's result and, when
+ * IORING_CQE_F_MORE is set on it, a second CQE with IORING_CQE_F_NOTIF and
+ * the same user_data follows once the kernel no longer references the pages.
+ * With REPORT_USAGE the notification's res has bit 31 set if the data was
+ * copied after all (loopback delivery copies it). */
+#define UM_RECVSEND_POLL_FIRST (1U << 0)
+#define UM_RECVSEND_FIXED_BUF (1U << 2)
+#define UM_SEND_ZC_REPORT_USAGE (1U << 3)
+#define UM_NOTIF_USAGE_ZC_COPIED (1U << 31)
 
 /* IORING_OP_URING_CMD on a socket (Linux 6.7, io_uring/cmd_net.c): the
  * command goes in sqe->cmd_op (the u32 at offset 8, overlaying off), the

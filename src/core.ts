@@ -48,6 +48,7 @@ const TIMEOUT_MULTISHOT = 1 << 6;
 const CQ_EVENTFD_DISABLED = 1 << 0;
 const SQ_CQ_OVERFLOW = 1 << 1;
 const SQ_TASKRUN = 1 << 2;
+const IOSQE_IO_LINK = 1 << 2;
 
 /** Buffers pinned by ops the kernel did not finish before their ring was closed. */
 const graveyard: unknown[] = [];
@@ -470,6 +471,52 @@ export class Core implements Scheduler {
   sqSpace(): number {
     this.#headSeen = Atomics.load(this.#sqHead, 0);
     return this.#sqEntries - ((this.tail - this.#headSeen) >>> 0);
+  }
+
+  // ---- Linked SQEs (issue 15, src/link.ts) --------------------------------
+
+  /**
+   * The op id in the SQE pushed last, if that SQE is still ours to change
+   * (not taken by the kernel yet: the tail is published only by a flush),
+   * else -1. Linked chains and link timeouts patch its flags.
+   */
+  lastUnsubmitted(): number {
+    if (this.tail === (this.#flushedTail >>> 0) || (this.tail - Atomics.load(this.#sqHead, 0)) >>> 0 === 0) return -1;
+    const o = ((this.tail - 1) & this.#sqMask) << 4;
+    return this.#sqes[o + 9] === 0 ? this.#sqes[o + 8]! : -1;
+  }
+
+  /** OR sqe->flags bits (IOSQE_IO_LINK / HARDLINK) into the SQE `back` slots before the tail (0: the last one). */
+  orSqeFlags(back: number, flags: number): void {
+    const o = ((this.tail - 1 - back) & this.#sqMask) << 4;
+    this.#sqes[o] = this.#sqes[o]! | (flags << 8);
+  }
+
+  /**
+   * Link an IORING_OP_LINK_TIMEOUT of `ms` to the op in the last SQE (see
+   * lastUnsubmitted()): IOSQE_IO_LINK on it, then the timeout SQE. The
+   * timeout is an internal SQE like a cancel (user_data high word
+   * TAG_INTERNAL | generation, counted in `transient`), its timespec the op
+   * record's own (`op.ts`, kept with the record). The caller made room for
+   * both SQEs first (sqSpace() >= 2), so they reach the kernel in one
+   * submission. Returns false, changing nothing, if there was no room.
+   */
+  linkTimeout(id: number, ms: number): boolean {
+    const op = this.#ops[id]!;
+    if (this.sqSpace() < 1) return false;
+    this.orSqeFlags(0, IOSQE_IO_LINK);
+    const ts = op.timespec(ms);
+    const t = this.#cancelTmpl;
+    t.fill(0);
+    t[0] = OPCODES.LINK_TIMEOUT;
+    t[1] = -1;
+    t[6] = 1;
+    addAddress(t, 4, ts);
+    t[8] = id;
+    t[9] = TAG_INTERNAL | ((op.gen & GEN_MASK) << 8);
+    this.#push(t);
+    this.transient++;
+    return true;
   }
 
   /** Submit `op` and return a promise for its result. */

@@ -38,6 +38,12 @@ export type { StreamOptions } from './stream.js';
 export type { BufferPoolOptions } from './buffer-pool.js';
 // ---- Sockets, one-shot (issue 3) ----
 export type { RecvfromResult } from './net-ops.js';
+export type { ZcStats } from './zc.js';
+export type { Datagram } from './udp.js';
+export type { WatchEvent } from './watch.js';
+export { IN } from './watch.js';
+export { DirectFd } from './direct.js';
+export type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
 export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 export type { UncancellableOptions } from './shield.js';

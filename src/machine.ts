@@ -45,6 +45,18 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 // ---- end (issue 5) ----
 // ---- Sockets, one-shot (issue 3): imports ----
 import * as netOps from './net-ops.js';
+import * as zc from './zc.js';
+import * as fixed from './fixed.js';
+import * as direct from './direct.js';
+import * as fdOps from './fd-ops.js';
+import * as udp from './udp.js';
+import * as watchOps from './watch.js';
+import type { WatchEvent } from './watch.js';
+import type { Datagram } from './udp.js';
+import { DirectFd } from './direct.js';
+import * as linkOps from './link.js';
+import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
+import type { ZcStats } from './zc.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
 // ---- Adoption (issue 12): imports ----
@@ -733,8 +745,12 @@ export class UringMachine {
    * `maxlen` bytes (default: the room left after bufOffset) at `bufOffset`
    * (negative: from buf.length + 1, so -1 is the end) from `fileOffset`
    * (-1: the current position). Resolves the bytes read, 0 at EOF.
+   * `opts.timeout` (ms): a linked IORING_OP_LINK_TIMEOUT; rejects with
+   * TimeoutError if the read has not completed by then.
    */
-  read(fd: number, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+  read(fd: number | DirectFd, buf: Uint8Array, maxlen?: number, bufOffset = 0, fileOffset = -1, opts?: LinkTimeoutOptions): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.read(i, buf, maxlen, bufOffset, fileOffset, opts));
+    if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => this.read(fd, buf, maxlen, bufOffset, fileOffset));
     const core = this.#core;
     try {
       validateFd(fd);
@@ -770,7 +786,8 @@ export class UringMachine {
    * io_uring_prep_write(3)). Resolves the bytes written (one write: may be
    * short on pipes and sockets; writev() completes short writes).
    */
-  write(fd: number, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
+  write(fd: number | DirectFd, data: Uint8Array | string, len?: number, fileOffset = -1): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.write(i, data, len, fileOffset));
     try {
       const op = this.#prepWrite(fd, data, len, fileOffset);
       return op === null ? Promise.resolve(0) : this.#core.promise(op, op.pin0 as Uint8Array);
@@ -1341,7 +1358,8 @@ export class UringMachine {
    * (default all), flags | MSG_NOSIGNAL (IORING_OP_SEND). Resolves the bytes
    * sent (may be short on a stream socket; sendv() sends everything).
    */
-  send(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+  send(fd: number | DirectFd, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.send(i, data, len, flags));
     return netOps.send(this.#core, fd, data, len, flags);
   }
 
@@ -1353,13 +1371,180 @@ export class UringMachine {
     return netOps.sendv(this.#core, fd, bufs);
   }
 
+  /**
+   * Zero-copy send(2) of `data` (IORING_OP_SEND_ZC, io_uring_prep_send_zc(3),
+   * Linux >= 6.0): like send(), but the kernel sends from `data`'s own pages.
+   * Resolves the bytes sent at the op's first completion; the op (and its
+   * pin on `data`) lives on until the kernel's notification CQE, so do not
+   * write into `data` before `zcStats().inFlight` drops (on loopback the
+   * data has been copied by then anyway). Flags | MSG_NOSIGNAL.
+   */
+  sendZc(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    return zc.sendZc(this.#core, fd, data, len, flags);
+  }
+
+  /**
+   * Zero-copy sendv(): every buffer of `bufs` with IORING_OP_SENDMSG_ZC
+   * (Linux >= 6.1), resubmitting the rest after a short send. Resolves the
+   * total sent; each op's buffers stay pinned until its notification.
+   */
+  sendvZc(fd: number, bufs: (Uint8Array | string)[]): Promise<number> {
+    return zc.sendvZc(this.#core, fd, bufs);
+  }
+
+  /**
+   * Run ops as one linked chain (IOSQE_IO_LINK, io_uring_enter(2) "linked
+   * SQEs"; `hard: true`: IOSQE_IO_HARDLINK): each member is a function that
+   * starts exactly one op (`() => m.write(fd, buf)`); the kernel runs each
+   * after the previous one completed, and with a soft link a failure (or a
+   * short read/write) cancels the rest (ECANCELED). All SQEs go to the
+   * kernel in one submission. Resolves every member's outcome, in order, as
+   * Promise.allSettled does. Cancelling the fiber cancels every member. A
+   * member that starts no op or several SQEs ends the chain there; the ones
+   * after it reject (ERR_INVALID_ARG_VALUE) without starting.
+   */
+  chain(members: (() => Promise<unknown>)[], opts?: ChainOptions): Promise<ChainResult[]> {
+    return linkOps.chain(this.#core, members, opts);
+  }
+
+  /**
+   * Register `bufs` as the ring's fixed buffers (io_uring_register(2)
+   * IORING_REGISTER_BUFFERS, Linux >= 5.1): the kernel pins their pages once
+   * for readFixed/writeFixed. While registered, the machine holds them, and
+   * each buffer's ArrayBuffer is marked untransferable for good
+   * (worker_threads.markAsUntransferable). One table at a time (EBUSY);
+   * at most 16384 buffers of at most 1 GiB. Locked-memory limits apply
+   * (ENOMEM).
+   */
+  registerBuffers(bufs: Uint8Array[]): Promise<void> {
+    return fixed.registerBuffers(this.#core, bufs);
+  }
+
+  /** Unregister the fixed buffers; rejects with ERR_UM_BUFFERS_IN_USE while a readFixed/writeFixed is in flight. */
+  unregisterBuffers(): Promise<void> {
+    return fixed.unregisterBuffers(this.#core);
+  }
+
+  /**
+   * read(2) into registered buffer `index` (IORING_OP_READ_FIXED,
+   * io_uring_prep_read_fixed(3)): at most `maxlen` bytes (default: the rest
+   * of the buffer) at `bufOffset`, from `fileOffset` (-1: current position).
+   * Resolves the bytes read, 0 at EOF.
+   */
+  readFixed(fd: number, index: number, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    return fixed.rwFixed(this.#core, false, fd, index, maxlen, bufOffset, fileOffset);
+  }
+
+  /** write(2) from registered buffer `index` (IORING_OP_WRITE_FIXED): `len` bytes (default: the rest) at `bufOffset`, at `fileOffset` (-1: current position). */
+  writeFixed(fd: number, index: number, len?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    return fixed.rwFixed(this.#core, true, fd, index, len, bufOffset, fileOffset);
+  }
+
+  /**
+   * Create the ring's direct-descriptor table with `count` empty slots
+   * (IORING_REGISTER_FILES2, sparse, Linux >= 5.19). Optional: the first
+   * openDirect/acceptDirect/socketDirect creates one of 1024 slots.
+   */
+  registerFiles(count: number): void {
+    direct.registerFiles(this.#core, count);
+  }
+
+  /**
+   * open(2) straight into the ring's file table (io_uring_prep_openat_direct(3),
+   * IORING_FILE_INDEX_ALLOC, Linux >= 5.19): resolves a DirectFd, which
+   * read/write/send/recv take in place of an fd (IOSQE_FIXED_FILE) and no
+   * syscall-based call accepts. O_CLOEXEC is dropped (a slot is never
+   * inherited by exec; the kernel refuses the flag with a slot).
+   */
+  openDirect(path: string | Uint8Array, flags = 0, mode = 0o666): Promise<DirectFd> {
+    return direct.openDirect(this.#core, path, flags, mode);
+  }
+
+  /** accept4(2) into the ring's file table (io_uring_prep_accept_direct(3), 5.19); `fd` may itself be a DirectFd. */
+  acceptDirect(fd: number | DirectFd): Promise<DirectFd> {
+    return direct.acceptDirect(this.#core, fd);
+  }
+
+  /** socket(2) into the ring's file table (io_uring_prep_socket_direct_alloc(3), 5.19). */
+  socketDirect(domain: number, type: number, protocol = 0): Promise<DirectFd> {
+    return direct.socketDirect(this.#core, domain, type, protocol);
+  }
+
+  /** Close a direct descriptor (IORING_OP_CLOSE with file_index, io_uring_prep_close_direct(3)); runs even in a cancelled scope. */
+  closeDirect(fd: DirectFd): Promise<void> {
+    return direct.closeDirect(this.#core, fd);
+  }
+
+  /**
+   * A regular fd for a direct descriptor's file (IORING_OP_FIXED_FD_INSTALL,
+   * io_uring_prep_fixed_fd_install(3), Linux >= 6.8), O_CLOEXEC unless
+   * `cloexec` is false. The direct descriptor stays open.
+   */
+  installFd(fd: DirectFd, cloexec = true): Promise<number> {
+    return direct.installFd(this.#core, fd, cloexec);
+  }
+
+  /** ftruncate(2) through the ring (IORING_OP_FTRUNCATE, io_uring_prep_ftruncate(3), Linux >= 6.9). */
+  ftruncate(fd: number, length = 0): Promise<void> {
+    return fdOps.ftruncate(this.#core, fd, length);
+  }
+
+  /**
+   * Send a copy of `fd` over the unix socket `sock` (SCM_RIGHTS ancillary
+   * data with one zero byte, IORING_OP_SENDMSG). The caller still owns `fd`.
+   */
+  sendFd(sock: number, fd: number): Promise<void> {
+    return fdOps.sendFd(this.#core, sock, fd);
+  }
+
+  /**
+   * Receive an fd sent with sendFd() (or any SCM_RIGHTS sender) on unix
+   * socket `sock` (IORING_OP_RECVMSG, MSG_CMSG_CLOEXEC); resolves the new
+   * fd, which the caller must close. Rejects ERR_UM_NO_FD at EOF or when the
+   * data came without a descriptor.
+   */
+  recvFd(sock: number): Promise<number> {
+    return fdOps.recvFd(this.#core, sock);
+  }
+
+  /**
+   * Each datagram received on `fd` (a UDP socket): one multishot recvmsg
+   * (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT on provided buffers,
+   * io_uring_prep_recvmsg_multishot(3), Linux >= 6.0) yielding `{ data,
+   * host, port, truncated }`. A datagram longer than a pool buffer (16 KiB
+   * by default, `bufferPool.bufferSize`) is cut (`truncated`). Reply with
+   * `m.sendto(fd, data, host, port)`.
+   */
+  recvmsgEach(fd: number, flags = 0): AsyncIterableIterator<Datagram> {
+    return udp.recvmsgEach(this.#core, fd, flags);
+  }
+
+  /**
+   * inotify(7) events for `path` (a file, or a directory's entries) as an
+   * async iterator of `{ name, mask, cookie, isDir }`; `mask` is IN_* bits
+   * (`IN`, exported by the package; default: modify, close-write, create, delete, moves, and the
+   * path's own deletion or move). Events are read through the ring; the loop
+   * ends when the watch goes away (the path was deleted: IN_IGNORED), and
+   * break, return or cancellation end it too. The inotify fd is closed then.
+   */
+  watch(path: string | Uint8Array, mask?: number): AsyncGenerator<WatchEvent, void, undefined> {
+    return watchOps.watch(this.#core, path, mask, (fd, buf) => this.read(fd, buf), (fd) => this.close(fd));
+  }
+
+  /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */
+  zcStats(): ZcStats {
+    return { ...zc.zcStats(this.#core) };
+  }
+
   /** sendto(2): one datagram to host:port (IORING_OP_SEND with a destination, Linux >= 6.0; MSG_NOSIGNAL). */
   sendto(fd: number, data: Uint8Array | string, host: string | Uint8Array, port?: number, flags = 0): Promise<number> {
     return netOps.sendto(this.#core, fd, data, host, port, flags);
   }
 
-  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF. */
-  recv(fd: number, buf: Uint8Array, maxlen?: number, flags = 0): Promise<number> {
+  /** recv(2) into `buf`, at most `maxlen` bytes (IORING_OP_RECV). Resolves the bytes received, 0 at EOF; `opts.timeout` (ms) links an IORING_OP_LINK_TIMEOUT (TimeoutError). */
+  recv(fd: number | DirectFd, buf: Uint8Array, maxlen?: number, flags = 0, opts?: LinkTimeoutOptions): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.recv(i, buf, maxlen, flags, opts));
+    if (opts !== undefined) return linkOps.withTimeout(this.#core, opts, () => netOps.recv(this.#core, fd, buf, maxlen, flags));
     return netOps.recv(this.#core, fd, buf, maxlen, flags);
   }
 

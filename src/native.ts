@@ -25,6 +25,12 @@ export interface NativeRing {
   bufRing(bgid: number, entries: number, flags: number): ArrayBuffer;
   /** Unregister a buffer ring and free its memory; 0 or -errno. */
   bufRingFree(bgid: number): number;
+  /** IORING_REGISTER_BUFFERS of n iovecs (u64 base, u64 len each); 0 or -errno. */
+  registerBuffers(iovecs: Int32Array, n: number): number;
+  /** IORING_UNREGISTER_BUFFERS; 0 or -errno. */
+  unregisterBuffers(): number;
+  /** IORING_REGISTER_FILES2 with RSRC_REGISTER_SPARSE: n empty direct-descriptor slots; 0 or -errno. */
+  registerFilesSparse(n: number): number;
   /** Anonymous memory for pool buffers, freed by the ring at close. */
   bufAlloc(size: number): ArrayBuffer;
 }
@@ -73,6 +79,10 @@ export interface NativeAddon {
   addressOf(view: ArrayBufferView): number;
   // ---- Sockets (issue 3): plain-syscall fallbacks, 0 or -errno ----
   bindSync(fd: number, sockaddr: Uint8Array, addrlen: number): number;
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC): fd or -errno. */
+  inotifyInit(): number;
+  /** inotify_add_watch(fd, path, mask), path NUL-terminated: wd or -errno. */
+  inotifyAddWatch(fd: number, path: Uint8Array, mask: number): number;
   listenSync(fd: number, backlog: number): number;
   getsockoptSync(fd: number, level: number, opt: number, out: Int32Array): number;
   setsockoptSync(fd: number, level: number, opt: number, value: number): number;

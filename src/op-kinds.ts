@@ -10,6 +10,8 @@ export const OPCODES = {
   READV: 1,
   WRITEV: 2,
   FSYNC: 3,
+  READ_FIXED: 4,
+  WRITE_FIXED: 5,
   POLL_ADD: 6,
   POLL_REMOVE: 7,
   SENDMSG: 9,
@@ -43,10 +45,14 @@ export const OPCODES = {
   GETXATTR: 44,
   SOCKET: 45,
   URING_CMD: 46,
+  SEND_ZC: 47,
+  SENDMSG_ZC: 48,
   READ_MULTISHOT: 49,
   WAITID: 50,
   FUTEX_WAIT: 51,
   FUTEX_WAKE: 52,
+  FIXED_FD_INSTALL: 54,
+  FTRUNCATE: 55,
   BIND: 56,
   LISTEN: 57,
 } as const;
@@ -125,6 +131,23 @@ export const OP_KINDS = {
   getsockopt: kind(OPCODES.URING_CMD, 'getsockopt', 607),
   setsockopt: kind(OPCODES.URING_CMD, 'setsockopt', 607),
   // ---- end (issue 3) ----
+  // ---- Kernel features (issue 15) ----
+  sendZc: kind(OPCODES.SEND_ZC, 'send_zc', 600),
+  sendmsgZc: kind(OPCODES.SENDMSG_ZC, 'sendmsg_zc', 601),
+  linkTimeout: kind(OPCODES.LINK_TIMEOUT, 'link_timeout', 505),
+  readFixed: kind(OPCODES.READ_FIXED, 'read_fixed', 501),
+  writeFixed: kind(OPCODES.WRITE_FIXED, 'write_fixed', 501),
+  // Direct descriptors: res is a slot, not an fd (never closeSync'd by the core).
+  openDirect: kind(OPCODES.OPENAT, 'open', 519),
+  acceptDirect: kind(OPCODES.ACCEPT, 'accept', 519),
+  socketDirect: kind(OPCODES.SOCKET, 'socket', 519),
+  closeDirect: kind(OPCODES.CLOSE, 'close', 515),
+  recvmsgMultishot: kind(OPCODES.RECVMSG, 'recvmsg', 600, true),
+  ftruncate: kind(OPCODES.FTRUNCATE, 'ftruncate', 609),
+  // res is the byte count, not the fd: never createsFd (the core would close(res)).
+  recvFd: kind(OPCODES.RECVMSG, 'recvmsg', 503),
+  fixedFdInstall: kind(OPCODES.FIXED_FD_INSTALL, 'fixed_fd_install', 608, false, true),
+  // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 
 export type OpKindName = keyof typeof OP_KINDS;

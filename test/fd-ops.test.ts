@@ -1,0 +1,78 @@
+// ftruncate, sendFd / recvFd (issue 15).
+import assert from 'node:assert/strict';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { TimeoutError, UM, constants as C } from 'uringmachine';
+
+import { assertNoPendingOps, createMachine, tmpDir } from './helpers.js';
+
+const AF_UNIX = C.AF_UNIX!;
+const SOCK_STREAM = C.SOCK_STREAM!;
+const skipFt = UM.kernelVersion() < 609 && 'IORING_OP_FTRUNCATE needs Linux >= 6.9';
+
+test('ftruncate shrinks and extends a file; EINVAL on a pipe; bad arguments', { skip: skipFt }, async (t) => {
+  const m = createMachine();
+  const path = join(tmpDir(t), 'f');
+  writeFileSync(path, 'hello world');
+  const fd = openSync(path, 'r+');
+  await m.ftruncate(fd, 5);
+  assert.equal(readFileSync(path, 'utf8'), 'hello');
+  await m.ftruncate(fd, 8);
+  assert.deepEqual([...readFileSync(path)], [...Buffer.from('hello'), 0, 0, 0]);
+  await m.ftruncate(fd);
+  assert.equal(fstatSync(fd).size, 0);
+  closeSync(fd);
+  const [r, w] = UM.pipe();
+  await assert.rejects(m.ftruncate(w, 1), { name: 'UMError', code: 'EINVAL', syscall: 'ftruncate' });
+  const ops = m.metrics().totalOps;
+  await assert.rejects(m.ftruncate(w, -1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.ftruncate('x' as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(m.metrics().totalOps, ops);
+  await m.close(r);
+  await m.close(w);
+  assertNoPendingOps(m);
+});
+
+test('sendFd / recvFd pass a descriptor over a unix socket: the received fd reads the same pipe', async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX, SOCK_STREAM, 0);
+  const [r, w] = UM.pipe();
+  const receiving = m.recvFd(b);
+  await m.sendFd(a, r);
+  const r2 = await receiving;
+  assert.notEqual(r2, r);
+  await m.close(r); // the copy keeps the pipe open
+  await m.write(w, 'through the copy');
+  const buf = Buffer.alloc(32);
+  const n = await m.read(r2, buf);
+  assert.equal(buf.subarray(0, n).toString(), 'through the copy');
+  // Plain data without a descriptor, then EOF.
+  await m.send(a, 'z');
+  await assert.rejects(m.recvFd(b), { code: 'ERR_UM_NO_FD' });
+  await m.shutdown(a, C.SHUT_WR!);
+  await assert.rejects(m.recvFd(b), { code: 'ERR_UM_NO_FD' });
+  // Natural errors: not a socket; a bad fd to send.
+  await assert.rejects(m.sendFd(w, r2), { name: 'UMError', code: 'ENOTSOCK' });
+  await assert.rejects(m.sendFd(a, r), { name: 'UMError' }); // r is closed: EBADF
+  for (const fd of [a, b, w, r2]) await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('recvFd waiting for a descriptor is cancelled by m.timeout and terminate; bad arguments', async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX, SOCK_STREAM, 0);
+  await assert.rejects(m.timeout(5, () => m.recvFd(b)), TimeoutError);
+  const f = m.spin(() => m.recvFd(b));
+  await m.sleep(2);
+  m.terminate(f);
+  assert.equal(await m.join(f), undefined);
+  const ops = m.metrics().totalOps;
+  await assert.rejects(m.sendFd(a, -1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.recvFd('x' as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(m.metrics().totalOps, ops);
+  await m.close(a);
+  await m.close(b);
+  assertNoPendingOps(m);
+});

@@ -1,0 +1,154 @@
+// Zero-copy sends (issue 15): sendZc / sendvZc over loopback TCP. The
+// property that matters: the op (and its pin on the buffer) lives until the
+// kernel's notification CQE, not just until the first CQE that settles the
+// promise. A receiver that does not read keeps the sent skbs unacknowledged,
+// so the notification cannot come before it reads: that makes the order
+// observable without any timing threshold.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { constants as C, TimeoutError, UM, type UringMachine } from 'uringmachine';
+
+import { assertNoPendingOps, createMachine, until } from './helpers.js';
+import { localPort } from './local-port.js';
+
+const AF_INET = C.AF_INET!;
+const AF_UNIX = C.AF_UNIX!;
+const SOCK_STREAM = C.SOCK_STREAM!;
+const skip = UM.kernelVersion() < 601 && 'SEND_ZC / SENDMSG_ZC need Linux >= 6.1';
+
+/** A connected TCP pair on 127.0.0.1: [server side, client side]; the client's receive buffer is small. */
+async function tcpPair(m: UringMachine): Promise<[number, number]> {
+  const lfd = await m.tcpListen('127.0.0.1', 0);
+  const port = localPort(lfd);
+  const c = await m.socket(AF_INET, SOCK_STREAM);
+  await m.setsockopt(c, C.SOL_SOCKET!, C.SO_RCVBUF!, 4096);
+  const accepting = m.accept(lfd);
+  await m.connect(c, '127.0.0.1', port);
+  const s = await accepting;
+  await m.close(lfd);
+  return [s, c];
+}
+
+async function recvExactly(m: UringMachine, fd: number, n: number): Promise<Buffer> {
+  const out = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = await m.recv(fd, out.subarray(got));
+    assert.ok(r > 0, 'no EOF before all bytes');
+    got += r;
+  }
+  return out;
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+test('sendZc: resolves the bytes at the first CQE; the op stays pending until the notification, which waits for the peer to read', { skip }, async () => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  const data = pattern(64 * 1024, 7);
+  const n = await m.sendZc(s, data);
+  assert.ok(n > 16 * 1024 && n <= data.length, `sent ${n}`);
+  // The peer has not read: the skbs are not acknowledged, the pages are
+  // still the kernel's, so the notification has not come.
+  for (let i = 0; i < 5; i++) await m.sleep(2);
+  assert.equal(m.zcStats().inFlight, 1, 'notification still due');
+  assert.equal(m.metrics().opsPending, 1, 'the op record (and its pin) lives on');
+  const got = await recvExactly(m, c, n);
+  assert.ok(got.equals(data.subarray(0, n)), 'the bytes arrived intact');
+  await until(m, () => m.zcStats().inFlight === 0, 5000, 'notification');
+  const st = m.zcStats();
+  assert.equal(st.sends, 1);
+  assert.equal(st.notifications, 1);
+  assert.equal(m.metrics().opsPending, 0);
+  await m.close(s);
+  await m.close(c);
+  assertNoPendingOps(m);
+});
+
+test('sendZc with len, and sendvZc: all of several buffers arrive in order', { skip }, async () => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  await m.setsockopt(c, C.SOL_SOCKET!, C.SO_RCVBUF!, 1 << 20);
+  const a = pattern(1000, 1);
+  assert.equal(await m.sendZc(s, a, 10), 10);
+  assert.ok((await recvExactly(m, c, 10)).equals(a.subarray(0, 10)));
+  const bufs = [pattern(100_000, 2), Buffer.from('héllo'), pattern(50_000, 3)];
+  const total = bufs.reduce((x, b) => x + b.length, 0);
+  const reading = recvExactly(m, c, total);
+  assert.equal(await m.sendvZc(s, bufs), total);
+  assert.ok((await reading).equals(Buffer.concat(bufs)));
+  assert.equal(await m.sendvZc(s, []), 0);
+  await until(m, () => m.zcStats().inFlight === 0, 5000, 'notifications');
+  assert.ok(m.zcStats().notifications >= 2);
+  await m.close(s);
+  await m.close(c);
+  assertNoPendingOps(m);
+});
+
+test('sendZc: kernel errors are UMErrors (EBADF; EOPNOTSUPP on a unix socket)', { skip }, async () => {
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX, SOCK_STREAM, 0);
+  await assert.rejects(m.sendZc(a, 'x'), { name: 'UMError', code: 'ENOTSUP', syscall: 'send_zc' });
+  const [r, w] = UM.pipe();
+  await m.close(r);
+  await m.close(w);
+  await assert.rejects(m.sendZc(r, 'x'), { name: 'UMError', code: 'EBADF' });
+  await until(m, () => m.zcStats().inFlight === 0, 5000, 'notifications');
+  await m.close(a);
+  await m.close(b);
+  assertNoPendingOps(m);
+});
+
+/** Fill s's send queue (and c's receive queue) with non-blocking sends until EAGAIN. */
+async function fill(m: UringMachine, s: number): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024);
+  let total = 0;
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      total += await m.send(s, chunk, undefined, C.MSG_DONTWAIT!);
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'EAGAIN');
+      return total;
+    }
+  }
+  assert.fail('the send queue never filled');
+}
+
+test('sendZc blocked on a full socket: timeout and terminate cancel it; the op settles only at its final CQE', { skip }, async () => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  const queued = await fill(m, s);
+  const sends = m.zcStats().sends;
+  await assert.rejects(m.timeout(10, () => m.sendZc(s, pattern(64 * 1024, 5))), TimeoutError);
+  const f = m.spin(() => m.sendZc(s, pattern(64 * 1024, 6)));
+  await m.sleep(5);
+  m.terminate(f);
+  assert.equal(await m.join(f), undefined);
+  assert.equal(m.zcStats().sends, sends + 2);
+  // Nothing of the cancelled sends went out: the peer reads exactly the filler.
+  await recvExactly(m, c, queued);
+  await until(m, () => m.metrics().opsPending === 0, 5000, 'final CQEs');
+  assert.equal(m.zcStats().inFlight, 0);
+  await m.close(s);
+  const rest = await m.recv(c, Buffer.alloc(16));
+  assert.equal(rest, 0, 'EOF: no byte of a cancelled send arrived');
+  await m.close(c);
+  assertNoPendingOps(m);
+});
+
+test('sendZc / sendvZc: bad arguments reject before anything is submitted', { skip }, async () => {
+  const m = createMachine();
+  const before = m.metrics().totalOps;
+  await assert.rejects(m.sendZc(-1, 'x'), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZc(0, 42 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.sendZc(0, 'abc', 4), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZc(0, 'abc', 1, 1.5), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendvZc(0, 'abc' as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(m.metrics().totalOps, before);
+  assertNoPendingOps(m);
+});
