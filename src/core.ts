@@ -171,6 +171,14 @@ export class Core implements Scheduler {
   readonly size: number;
   readonly probe: Uint8Array;
   readonly runq = new RunQueue();
+  /**
+   * Resumptions made while a CQE batch is settled (a multishot shot waking
+   * its iterator's fiber, ...): run at the start of the next turn's runqueue
+   * step, ahead of the runqueue and outside its limit, like the one-shot
+   * completions that resolve their promises directly. Behind a long
+   * runqueue they would wait for all of it however small the limit.
+   */
+  readonly #ioq = new RunQueue(64);
   readonly fibers = new Set<Fiber>();
   /** The owner of waits made outside any fiber or scope (top-level shift, select...). */
   readonly orphans = new Task();
@@ -327,7 +335,7 @@ export class Core implements Scheduler {
   // ---- Scheduler -----------------------------------------------------------
 
   schedule(fn: Resume, arg: unknown): void {
-    this.runq.push(fn, arg);
+    (this.#processing ? this.#ioq : this.runq).push(fn, arg);
     this.#scheduleFlush();
   }
 
@@ -356,9 +364,11 @@ export class Core implements Scheduler {
     const policy = this.#policy;
     let limit = this.maxSwitches;
     if (policy === POLICY_SHARE) limit = this.#shareLimit();
+    let io = 0;
+    while (this.#ioq.runOne()) io++;
     let k = 0;
     while (k < limit && this.runq.runOne()) k++;
-    this.totalSwitches += k;
+    this.totalSwitches += k + io;
     if (policy === POLICY_LATENCY) {
       // Only turns that used up their budget say anything about the cost of
       // a switch; a turn that emptied the runqueue ends the window (what
@@ -1019,7 +1029,7 @@ export class Core implements Scheduler {
     // Waits outside fibers: at top level, and in scopes opened there.
     this.orphans.cancelWaits(null, err);
     for (const task of this.tasks) task.cancelWaits(null, err);
-    while (this.runq.runOne()) this.totalSwitches++;
+    while (this.#ioq.runOne() || this.runq.runOne()) this.totalSwitches++;
   }
 
   // ---- Metrics -------------------------------------------------------------
@@ -1034,7 +1044,7 @@ export class Core implements Scheduler {
       switchLimit: this.maxSwitches,
       opsPending: this.pending,
       opsUnsubmitted: this.closed ? 0 : (this.tail - Atomics.load(this.#sqHead, 0)) >>> 0,
-      opsRunqueue: this.runq.length,
+      opsRunqueue: this.runq.length + this.#ioq.length,
       opsFree: this.#free.length,
       opsTransient: this.transient,
       cancelsRaced: this.cancelRaces,
