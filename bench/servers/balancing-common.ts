@@ -3,7 +3,8 @@
  * bench/scenarios/balancing.ts share: the CPU bursts of the WORKERS workers
  * (busy-waits of BURST_MIN_US..BURST_MAX_US µs, a fixed pseudo-random
  * sequence per worker), and the stats protocol: every `stats` line on stdin
- * is answered with `stats <json>` on stdout (bursts done so far, plus what
+ * is answered with `stats <json>` on stdout (bursts done so far, the
+ * server's clock in ms, plus what
  * the server adds), so the scenario can take the work done during a load.
  */
 import { fstatSync } from 'node:fs';
@@ -14,6 +15,36 @@ const MIN_US = Number(process.env.BURST_MIN_US ?? 5);
 const MAX_US = Number(process.env.BURST_MAX_US ?? 50);
 
 export const counters = { bursts: 0 };
+
+/**
+ * START_AFTER (default 0): the workers start once that many connections have
+ * been accepted, not before: node:net with 1,000 runnable workers stopped
+ * accepting (847 of 1,000 connections were still in the listen queue after
+ * 9 s), so both servers start their workers once the load generator is
+ * connected, and the client's warm-up covers the start.
+ */
+const START_AFTER = Number(process.env.START_AFTER ?? 0);
+let accepted = 0;
+let started = false;
+let startWorkers: (() => void) | null = null;
+
+/** Call with the function that starts the workers; it runs once START_AFTER connections are in. */
+export function whenConnected(start: () => void): void {
+  startWorkers = start;
+  if (accepted >= START_AFTER) begin();
+}
+
+/** Count an accepted connection. */
+export function connected(): void {
+  accepted++;
+  if (accepted >= START_AFTER && startWorkers !== null) begin();
+}
+
+function begin(): void {
+  if (started) return;
+  started = true;
+  startWorkers!();
+}
 
 /** A burst generator for worker `i`: each call busy-waits its next duration. */
 export function burster(i: number): () => void {
@@ -37,7 +68,7 @@ export function statsProtocol(extra: () => Record<string, number>): void {
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i).trim();
       buf = buf.slice(i + 1);
-      if (line === 'stats') process.stdout.write(`stats ${JSON.stringify({ ...counters, ...extra() })}\n`);
+      if (line === 'stats') process.stdout.write(`stats ${JSON.stringify({ ...counters, ms: performance.now(), ...extra() })}\n`);
     }
   });
   const stop = (): void => process.exit(0);

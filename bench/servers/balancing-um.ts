@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 
 import { constants, UringMachine, type MaxSwitchesOption } from 'uringmachine';
 
-import { burster, statsProtocol, WORKERS } from './balancing-common.js';
+import { burster, connected, statsProtocol, whenConnected, WORKERS } from './balancing-common.js';
 
 const maxSwitches = process.env.MAX_SWITCHES ? (JSON.parse(process.env.MAX_SWITCHES) as MaxSwitchesOption) : undefined;
 const m = new UringMachine(maxSwitches === undefined ? {} : { maxSwitches });
@@ -46,17 +46,22 @@ let port = Number(process.env.PORT ?? 0);
 if (port === 0) port = await freePort();
 const listener = await m.tcpListen('127.0.0.1', port, 4096);
 m.spin(async () => {
-  for await (const conn of m.acceptEach(listener)) m.spin(() => serve(conn));
+  for await (const conn of m.acceptEach(listener)) {
+    connected();
+    m.spin(() => serve(conn));
+  }
 });
-for (let i = 0; i < WORKERS; i++) {
-  const burst = burster(i);
-  m.spin(async () => {
-    for (;;) {
-      burst();
-      await m.snooze();
-    }
-  });
-}
+whenConnected(() => {
+  for (let i = 0; i < WORKERS; i++) {
+    const burst = burster(i);
+    m.spin(async () => {
+      for (;;) {
+        burst();
+        await m.snooze();
+      }
+    });
+  }
+});
 statsProtocol(() => {
   const x = m.metrics();
   return { turns: x.totalTurns, switches: x.totalSwitches, limit: x.switchLimit };
