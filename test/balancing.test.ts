@@ -29,95 +29,96 @@ function burn(n: number): number {
 }
 
 for (const [name, maxSwitches, minLimit, maxLimit] of POLICIES) {
-  for (const via of ['recv', 'recvEach'] as const)
-  test(`balancing (${name}): snoozing and CPU-bound fibers cannot hold back a socket's completions (${via})`, async () => {
-    const m = createMachine({ maxSwitches });
-    const [a, b] = UM.socketpair(constants.AF_UNIX!, constants.SOCK_STREAM!, 0);
-    const SNOOZERS = 200;
-    const BURNERS = 100;
-    const MESSAGES = 30;
-    let stop = false;
-    let sink = 0;
-    // The moment (in turns and switches) the last message was written, and
-    // whether the reader has taken it yet (one message in flight at a time).
-    let sentTurns = -1;
-    let sentSwitches = -1;
-    let sent = 0;
-    let received = 0;
-    const turnsTaken: number[] = [];
-    const switchesTaken: number[] = [];
-    const got = (data: Buffer): void => {
-      const x = m.metrics();
-      assert.equal(data.toString(), `msg${received}`);
-      turnsTaken.push(x.totalTurns - sentTurns);
-      switchesTaken.push(x.totalSwitches - sentSwitches);
-      received++;
-    };
-    // A one-shot recv resolves its promise from the reap; a multishot recv's
-    // chunks wake the iterator's fiber through a resumption made while the
-    // batch is settled, which must not queue behind the runnable fibers.
-    const reader = m.spin(async () => {
-      if (via === 'recv') {
-        const buf = Buffer.alloc(16);
-        while (received < MESSAGES) got(buf.subarray(0, await m.recv(b, buf)));
-      } else {
-        for await (const chunk of m.recvEach(b)) {
-          got(chunk);
-          if (received === MESSAGES) break;
+  for (const via of ['recv', 'recvEach'] as const) {
+    test(`balancing (${name}): snoozing and CPU-bound fibers cannot hold back a socket's completions (${via})`, async () => {
+      const m = createMachine({ maxSwitches });
+      const [a, b] = UM.socketpair(constants.AF_UNIX!, constants.SOCK_STREAM!, 0);
+      const SNOOZERS = 200;
+      const BURNERS = 100;
+      const MESSAGES = 30;
+      let stop = false;
+      let sink = 0;
+      // The moment (in turns and switches) the last message was written, and
+      // whether the reader has taken it yet (one message in flight at a time).
+      let sentTurns = -1;
+      let sentSwitches = -1;
+      let sent = 0;
+      let received = 0;
+      const turnsTaken: number[] = [];
+      const switchesTaken: number[] = [];
+      const got = (data: Buffer): void => {
+        const x = m.metrics();
+        assert.equal(data.toString(), `msg${received}`);
+        turnsTaken.push(x.totalTurns - sentTurns);
+        switchesTaken.push(x.totalSwitches - sentSwitches);
+        received++;
+      };
+      // A one-shot recv resolves its promise from the reap; a multishot recv's
+      // chunks wake the iterator's fiber through a resumption made while the
+      // batch is settled, which must not queue behind the runnable fibers.
+      const reader = m.spin(async () => {
+        if (via === 'recv') {
+          const buf = Buffer.alloc(16);
+          while (received < MESSAGES) got(buf.subarray(0, await m.recv(b, buf)));
+        } else {
+          for await (const chunk of m.recvEach(b)) {
+            got(chunk);
+            if (received === MESSAGES) break;
+          }
         }
-      }
-    });
-    const workers = [];
-    for (let i = 0; i < SNOOZERS; i++) {
-      workers.push(
-        m.spin(async () => {
-          let k = 0;
-          while (!stop && k < 200_000) {
-            k++;
-            // Fiber 0 writes the next message from inside the busy loop,
-            // with a plain write(2): the data is there at once, and the
-            // reader's recv completes as soon as the machine enters the kernel.
-            if (i === 0 && sent === received && sent < MESSAGES && k % 7 === 0) {
-              const x = m.metrics();
-              sentTurns = x.totalTurns;
-              sentSwitches = x.totalSwitches;
-              writeSync(a, `msg${sent}`);
-              sent++;
+      });
+      const workers = [];
+      for (let i = 0; i < SNOOZERS; i++) {
+        workers.push(
+          m.spin(async () => {
+            let k = 0;
+            while (!stop && k < 200_000) {
+              k++;
+              // Fiber 0 writes the next message from inside the busy loop,
+              // with a plain write(2): the data is there at once, and the
+              // reader's recv completes as soon as the machine enters the kernel.
+              if (i === 0 && sent === received && sent < MESSAGES && k % 7 === 0) {
+                const x = m.metrics();
+                sentTurns = x.totalTurns;
+                sentSwitches = x.totalSwitches;
+                writeSync(a, `msg${sent}`);
+                sent++;
+              }
+              await m.snooze();
             }
-            await m.snooze();
-          }
-        }),
-      );
-    }
-    for (let i = 0; i < BURNERS; i++) {
-      workers.push(
-        m.spin(async () => {
-          let k = 0;
-          while (!stop && k < 200_000) {
-            k++;
-            sink += burn(500 + ((i * 7919 + k * 104729) % 3000));
-            await m.snooze();
-          }
-        }),
-      );
-    }
-    await m.join(reader);
-    stop = true;
-    await m.join(workers);
-    assert.ok(sink >= 0);
-    assert.equal(turnsTaken.length, MESSAGES);
-    // The write happens between two turns; the next turn enters the kernel
-    // (a recv is pending), reaps the completion and resumes the reader.
-    // Allow one turn more, never the runqueue's length in turns.
-    for (const t of turnsTaken) assert.ok(t >= 1 && t <= 2, `${name}: delivered after ${t} turns (${turnsTaken.join(',')})`);
-    // At most two turns' budgets of other fibers ran in between (plus the
-    // reader's own wake-up with recvEach): with 300 runnable fibers an
-    // unbounded drain would run them all every turn.
-    for (const s of switchesTaken) assert.ok(s <= 2 * maxLimit + 1, `${name}: ${s} switches before delivery (limit ${maxLimit})`);
-    closeSync(a);
-    await m.close(b);
-    assertNoPendingOps(m);
-  });
+          }),
+        );
+      }
+      for (let i = 0; i < BURNERS; i++) {
+        workers.push(
+          m.spin(async () => {
+            let k = 0;
+            while (!stop && k < 200_000) {
+              k++;
+              sink += burn(500 + ((i * 7919 + k * 104729) % 3000));
+              await m.snooze();
+            }
+          }),
+        );
+      }
+      await m.join(reader);
+      stop = true;
+      await m.join(workers);
+      assert.ok(sink >= 0);
+      assert.equal(turnsTaken.length, MESSAGES);
+      // The write happens between two turns; the next turn enters the kernel
+      // (a recv is pending), reaps the completion and resumes the reader.
+      // Allow one turn more, never the runqueue's length in turns.
+      for (const t of turnsTaken) assert.ok(t >= 1 && t <= 2, `${name}: delivered after ${t} turns (${turnsTaken.join(',')})`);
+      // At most two turns' budgets of other fibers ran in between (plus the
+      // reader's own wake-up with recvEach): with 300 runnable fibers an
+      // unbounded drain would run them all every turn.
+      for (const s of switchesTaken) assert.ok(s <= 2 * maxLimit + 1, `${name}: ${s} switches before delivery (limit ${maxLimit})`);
+      closeSync(a);
+      await m.close(b);
+      assertNoPendingOps(m);
+    });
+  }
 
   test(`balancing (${name}): a flood of completions cannot starve runnable fibers`, async () => {
     const m = createMachine({ maxSwitches });
