@@ -2,11 +2,12 @@
  * The `maxSwitches` option of `new UringMachine()`: how the turn balances the
  * runqueue against I/O (docs/API.md, docs/ARCHITECTURE.md "The turn"). Its
  * forms, checked here before the ring is set up:
- *   - a number: a fixed limit of resumptions per turn;
+ *   - a number: a fixed limit of resumptions per turn (64 was the default);
  *   - `{ runqueueShare, min?, max? }`: a share of the runqueue's length,
  *     down to `min` while completions already wait in the ring;
- *   - `'adaptive'` or `{ targetLatencyMs?, min?, max? }`: the limit steered
- *     toward a target time between I/O passes, measured with a sampled clock.
+ *   - `'adaptive'` (the default) or `{ targetLatencyMs?, min?, max? }`: the
+ *     limit steered toward a target time between I/O passes, measured with
+ *     a sampled CPU clock (bench/RESULTS.md, "Balancing", for the choice).
  * @internal
  */
 import type { SwitchPolicy } from './core.js';
@@ -20,7 +21,7 @@ export type MaxSwitchesOption =
   | { targetLatencyMs?: number; min?: number; max?: number };
 
 /** The default when the option is left out. */
-export const DEFAULT_MAX_SWITCHES: MaxSwitchesOption = 64;
+export const DEFAULT_MAX_SWITCHES: MaxSwitchesOption = 'adaptive';
 /** The latency policy's target when none is given (ms between I/O passes). */
 export const DEFAULT_TARGET_MS = 1;
 const SHARE_MIN = 16;

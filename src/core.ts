@@ -136,8 +136,8 @@ function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => voi
  * - fixed: always `limit`;
  * - share: `ceil(share * runqueue length)` within [min, max], and `min` while
  *   completions or deferred task work already wait in the ring;
- * - latency: steered so that the time between two I/O passes, measured over
- *   sampled windows of turns, approaches `targetMs`.
+ * - latency: steered so that the CPU time between two I/O passes, measured
+ *   over sampled windows of turns, approaches `targetMs` (the default).
  */
 export type SwitchPolicy =
   | { kind: 'fixed'; limit: number }
@@ -156,6 +156,17 @@ const POLICY_SHARE = 1;
 const POLICY_LATENCY = 2;
 /** Busy turns (the limit was used up) per clock sample of the latency policy. */
 const SAMPLE_TURNS = 16;
+/**
+ * The latency policy's clock: the process's CPU time in ms (getrusage, about
+ * 1 µs a read, so once per SAMPLE_TURNS busy turns), not wall time. Time the
+ * process spends preempted by others is no runqueue work a smaller limit
+ * could cut, and counting it made the limit swing on a shared machine
+ * (bench/RESULTS.md, "Balancing").
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /** Buffer group ids: the main pool, and plain (non-incremental) buffers for bundles. */
 const BGID_POOL = 0;
@@ -227,7 +238,7 @@ export class Core implements Scheduler {
   readonly #minSwitches: number;
   readonly #maxSwitches: number;
   readonly #targetMs: number;
-  /** Latency policy: busy turns and the clock (ms) since the sample window opened (-1: closed). */
+  /** Latency policy: busy turns and the CPU clock (ms) since the sample window opened (-1: closed). */
   #windowTurns = 0;
   #windowStart = -1;
   /** Turns run (I/O passes) since the machine was created. */
@@ -375,7 +386,7 @@ export class Core implements Scheduler {
       // follows it may be idle time, not work).
       if (k === limit && this.runq.length > 0) {
         if (this.#windowStart < 0) {
-          this.#windowStart = performance.now();
+          this.#windowStart = cpuMs();
           this.#windowTurns = 0;
         } else if (++this.#windowTurns === SAMPLE_TURNS) this.#steer();
       } else this.#windowStart = -1;
@@ -408,13 +419,13 @@ export class Core implements Scheduler {
   }
 
   /**
-   * The latency policy, once per SAMPLE_TURNS busy turns: the mean time
-   * between two I/O passes over the window against the target; the limit is
+   * The latency policy, once per SAMPLE_TURNS busy turns: the mean (CPU)
+   * time between two I/O passes over the window against the target; the limit is
    * scaled by their ratio (at most 2x either way per window, so that one
    * noisy window, a GC pause, cannot swing it), within [min, max].
    */
   #steer(): void {
-    const now = performance.now();
+    const now = cpuMs();
     const interval = (now - this.#windowStart) / SAMPLE_TURNS;
     this.#windowStart = now;
     this.#windowTurns = 0;

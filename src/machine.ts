@@ -67,9 +67,9 @@ export interface UringMachineOptions {
   sqpoll?: boolean | { idleMs: number };
   /**
    * How many runqueue resumptions a turn runs before I/O is processed again
-   * (docs/API.md, "Balancing I/O with the runqueue"): a fixed number (default
-   * 64), `{ runqueueShare, min?, max? }`, or `'adaptive'` /
-   * `{ targetLatencyMs?, min?, max? }`.
+   * (docs/API.md, "Balancing I/O with the runqueue"): a fixed number,
+   * `{ runqueueShare, min?, max? }`, or `'adaptive'` (the default: a 1 ms
+   * target) / `{ targetLatencyMs?, min?, max? }`.
    */
   maxSwitches?: MaxSwitchesOption;
   /**
