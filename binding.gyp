@@ -9,6 +9,8 @@
         "native/js_loop.c",
         "native/js_helpers.c",
         "native/js_constants.c",
+        "native/tls.c",
+        "native/js_tls.c",
         "native/addon.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],

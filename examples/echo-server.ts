@@ -5,26 +5,14 @@
 //   node out/examples/echo-server.js            # 127.0.0.1:1234
 //   HOST=::1 PORT=7000 node out/examples/echo-server.js
 //
-// Prints "listening <port>" once it accepts connections (PORT=0 picks a
-// free port). Stops on SIGINT/SIGTERM: the accept loop's fiber and then the
-// connections' fibers are terminated, which cancels their kernel ops.
-import { createServer } from 'node:net';
+// Prints "listening <port>" once it accepts connections (PORT=0: the kernel
+// picks a free port, read back with getsockname). Stops on SIGINT/SIGTERM:
+// the accept loop's fiber and then the connections' fibers are terminated,
+// which cancels their kernel ops.
 
 import { constants, Terminate, UringMachine, UMError } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
-
-/** A free port, asked of the kernel through node:net (PORT=0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Errors that just mean "the peer went away" or "the server is stopping". */
 function expected(e: unknown): boolean {
@@ -50,9 +38,9 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
 
 async function main(): Promise<void> {
   const m = new UringMachine();
-  let port = Number(process.env.PORT ?? 1234);
-  if (port === 0) port = await freePort();
-  const listener = await m.tcpListen(host, port, 1024);
+  const wanted = Number(process.env.PORT ?? 1234);
+  const listener = await m.tcpListen(host, wanted, 1024);
+  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
   const acceptor = m.spin(async () => {
     for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
   });

@@ -11,9 +11,8 @@
 //
 // Routes: `/` answers "Hello, World!"; `/echo` (POST) streams the request
 // body back; `/bytes/<n>` streams n bytes of 'x'. Prints "listening <port>"
-// (PORT=0 picks a free port); stops on SIGINT/SIGTERM.
+// (PORT=0 picks a free port, read back with getsockname); stops on SIGINT/SIGTERM.
 import http from 'node:http';
-import { createServer } from 'node:net';
 
 import { serveHttp, UringMachine } from 'uringmachine';
 
@@ -49,22 +48,11 @@ const app = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   res.end(BODY);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
   const m = new UringMachine();
-  let port = Number(process.env.PORT ?? 1234);
-  if (port === 0) port = await freePort();
-  const listener = await m.tcpListen(host, port, 1024);
+  const wanted = Number(process.env.PORT ?? 1234);
+  const listener = await m.tcpListen(host, wanted, 1024);
+  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
   const serving = serveHttp(m, app, listener);
   const stop = (): void => {
     serving.close().catch((e: unknown) => console.error(e));

@@ -5,14 +5,14 @@
 //   node out/examples/http-server.js            # 127.0.0.1:1234
 //   curl -v http://127.0.0.1:1234/
 //
-// Prints "listening <port>" (PORT=0 picks a free port). It parses what it
+// Prints "listening <port>" (PORT=0: a free port, read back with
+// getsockname). It parses what it
 // needs and rejects what it cannot handle (400 for a malformed request,
 // 431 for a header line over 8 KiB, 501 for chunked request bodies), and
 // closes the connection after `Connection: close` or an HTTP/1.0 request
 // without keep-alive.
-import { createServer } from 'node:net';
 
-import { constants, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
+import { constants, LineTooLongError, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const MAX_LINE = 8192;
@@ -28,17 +28,6 @@ function status(code: number, text: string): Buffer {
 const BAD_REQUEST = status(400, 'Bad Request');
 const TOO_LARGE = status(431, 'Request Header Fields Too Large');
 const NOT_IMPLEMENTED = status(501, 'Not Implemented');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function sendAll(m: UringMachine, fd: number, data: Buffer): Promise<void> {
   let off = 0;
@@ -56,9 +45,18 @@ interface Request {
  * Header names are matched case-insensitively without building a map.
  */
 async function readRequest(s: Stream): Promise<Request | Buffer | null> {
-  let line = (await s.getLine(null, MAX_LINE)) as string | null;
-  while (line === '') line = (await s.getLine(null, MAX_LINE)) as string | null; // tolerate stray CRLFs
-  if (line === null) return s.buffered > MAX_LINE ? TOO_LARGE : null;
+  try {
+    return await readHead(s);
+  } catch (e) {
+    if (e instanceof LineTooLongError) return TOO_LARGE;
+    throw e;
+  }
+}
+
+async function readHead(s: Stream): Promise<Request | Buffer | null> {
+  let line = await s.getLine(null, MAX_LINE);
+  while (line === '') line = await s.getLine(null, MAX_LINE); // tolerate stray CRLFs
+  if (line === null) return null;
   const sp1 = line.indexOf(' ');
   const sp2 = line.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 <= sp1) return BAD_REQUEST;
@@ -69,8 +67,8 @@ async function readRequest(s: Stream): Promise<Request | Buffer | null> {
   let keepAlive = version === 'HTTP/1.1';
   let length = 0;
   for (;;) {
-    const h = (await s.getLine(null, MAX_LINE)) as string | null;
-    if (h === null) return s.buffered > MAX_LINE ? TOO_LARGE : null;
+    const h = await s.getLine(null, MAX_LINE);
+    if (h === null) return null;
     if (h === '') break;
     const colon = h.indexOf(':');
     if (colon <= 0) return BAD_REQUEST;
@@ -118,9 +116,9 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
 
 async function main(): Promise<void> {
   const m = new UringMachine();
-  let port = Number(process.env.PORT ?? 1234);
-  if (port === 0) port = await freePort();
-  const listener = await m.tcpListen(host, port, 1024);
+  const wanted = Number(process.env.PORT ?? 1234);
+  const listener = await m.tcpListen(host, wanted, 1024);
+  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
   const acceptor = m.spin(async () => {
     for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
   });

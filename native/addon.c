@@ -21,5 +21,6 @@ NAPI_MODULE_INIT() {
   if (js_machine_init(env, exports) != napi_ok) return NULL;
   if (js_helpers_init(env, exports) != napi_ok) return NULL;
   if (js_constants_init(env, exports) != napi_ok) return NULL;
+  if (js_tls_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

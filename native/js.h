@@ -75,5 +75,6 @@ void js_loop_close(js_ring *r);
 napi_status js_machine_init(napi_env env, napi_value exports);
 napi_status js_helpers_init(napi_env env, napi_value exports);
 napi_status js_constants_init(napi_env env, napi_value exports);
+napi_status js_tls_init(napi_env env, napi_value exports);
 
 #endif

@@ -25,7 +25,9 @@
 # suite's output (build-asan/logs/suite.log) for "runtime error:".
 #
 # Args are passed to node's test runner (e.g. --test-name-pattern=sleep).
-# Env: NODE (node binary for the suite, default node), CC (default gcc).
+# Env: NODE (node binary for the suite, default node), CC (default gcc),
+# UM_NATIVE_SUITE=stress to run the stress harness (scripts/run-stress.mjs,
+# sized by UM_STRESS_SCALE) against the ASan addon instead of the suite.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -57,7 +59,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 "$cc" -std=gnu11 -shared -fPIC -g -O1 $san -Wall -Wextra -Werror \
   -Wno-unused-parameter -Wno-missing-field-initializers -I"$inc" -Inative \
   native/ring.c native/prep.c native/js_machine.c native/js_loop.c native/js_helpers.c \
-  native/js_constants.c native/addon.c -o build-asan/um.node
+  native/js_constants.c native/tls.c native/js_tls.c native/addon.c -o build-asan/um.node
 
 logs="$root/build-asan/logs"
 rm -rf "$logs"
@@ -99,10 +101,12 @@ if [ "$crc" -eq 0 ] || ! grep -qs "heap-buffer-overflow" "$canary"/asan.*; then
 fi
 echo "test-native: canary caught (exit $crc)"
 
-echo "test-native: [4/4] test suite against build-asan/um.node"
+runner=scripts/run-tests.mjs
+[ "${UM_NATIVE_SUITE:-}" = stress ] && runner=scripts/run-stress.mjs
+echo "test-native: [4/4] $runner against build-asan/um.node"
 npm run build:ts >/dev/null
 set +e
-UM_ADDON="$root/build-asan/um.node" asan_env "$logs" "$node_bin" scripts/run-tests.mjs "$@" 2>&1 |
+UM_ADDON="$root/build-asan/um.node" asan_env "$logs" "$node_bin" "$runner" "$@" 2>&1 |
   tee "$logs/suite.log"
 rc=${PIPESTATUS[0]}
 set -e

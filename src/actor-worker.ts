@@ -5,7 +5,7 @@
  * with `{ stopped }` after a stop message (teardown has run), or `{ fatal }`
  * if the module, the export or setup failed. Then closes its machine, and
  * the worker exits once its event loop is empty.
- * @internal
+ * Internal module (not exported by the package).
  */
 import v8 from 'node:v8';
 import { workerData } from 'node:worker_threads';

@@ -18,7 +18,7 @@
  * pending and later calls reject with code ERR_ACTOR_STOPPED.
  *
  * Port of UM's actor (lib/uringmachine/actor.rb: spin_actor, cast, call).
- * @internal
+ * Internal module (not exported by the package).
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';

@@ -23,7 +23,7 @@
  * - Read ops belong to no fiber (a Node stream outlives the code that made
  *   it); write and shutdown ops belong to the transport's own Task. destroy()
  *   cancels both, waits for every final CQE, and only then closes the fd.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { fstatSync } from 'node:fs';
 import { Duplex, Readable, Writable, type DuplexOptions, type ReadableOptions, type WritableOptions } from 'node:stream';
@@ -145,7 +145,8 @@ function fdKind(fd: number): Kind {
 const END: unique symbol = Symbol('end');
 type Delivery = Buffer | typeof END | { error: unknown };
 
-export class FdTransport implements Transport, MultishotListener {
+// MultishotListener structurally (its methods are internal, stripped from the .d.ts).
+export class FdTransport implements Transport {
   readonly fd: number;
   readonly kind: Kind;
   bytesRead = 0;
@@ -482,6 +483,14 @@ export function transportFor(m: UringMachine, target: unknown, opts: AdapterOpti
   }
   if (target instanceof Stream) {
     if (!streamOk) throw argTypeError('target', 'an fd or a TLS connection', target);
+    const src = target.source as Partial<TransportSource> | null;
+    if (src !== null && typeof src[kTransport] === 'function') {
+      // A Stream over a TLS connection: release() gives its unconsumed
+      // plaintext back to the connection (synchronously: it has no op to
+      // wait for), whose transport returns it first.
+      void target.release();
+      return src[kTransport](m);
+    }
     // The Stream stops reading; what it buffered becomes the fd's leftovers,
     // which the transport hands on first.
     return new FdTransport(m, target.fd, target.release(), readSize);

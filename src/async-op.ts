@@ -12,7 +12,8 @@ import { NONE, type MultishotListener, type Op } from './op.js';
 const ETIME = 62;
 const ECANCELED = 125;
 
-export class AsyncOp implements MultishotListener {
+// A MultishotListener structurally (shot/final are internal, stripped from the .d.ts).
+export class AsyncOp {
   /** The op kind, e.g. 'timeout'. */
   readonly kind: string;
   /** True once the op's final completion has arrived. */

@@ -20,9 +20,9 @@ export type MaxSwitchesOption =
   | { runqueueShare: number; min?: number; max?: number }
   | { targetLatencyMs?: number; min?: number; max?: number };
 
-/** The default when the option is left out. */
+/** The default when the option is left out. @internal */
 export const DEFAULT_MAX_SWITCHES: MaxSwitchesOption = 'adaptive';
-/** The latency policy's target when none is given (ms between I/O passes). */
+/** The latency policy's target when none is given (ms between I/O passes). @internal */
 export const DEFAULT_TARGET_MS = 1;
 const SHARE_MIN = 16;
 const LATENCY_MIN = 8;
@@ -31,6 +31,7 @@ const POLICY_MAX = 4096;
 const NAME = 'opts.maxSwitches';
 const EXPECTED = "of type number, 'adaptive', { runqueueShare } or { targetLatencyMs }";
 
+/** The policy the Core runs for an option value; throws on a bad one. @internal */
 export function switchPolicy(v: unknown): SwitchPolicy {
   if (v === undefined) v = DEFAULT_MAX_SWITCHES;
   if (typeof v === 'number') {

@@ -25,7 +25,7 @@
  * Growth: when a multishot op ends with ENOBUFS, the pool adds a slab of
  * buffers (doubling) until `maxBytes`; at the limit the op restarts as soon
  * as a buffer comes back. Memory is reported in metrics().
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf } from './core.js';
 import type { NativeRing } from './native.js';

@@ -12,7 +12,7 @@
  *   timers, node:net and node:fs get their turn of the event loop;
  * - when libuv reports the ring's eventfd readable (completions or deferred
  *   task work are waiting).
- * @internal
+ * Internal module (not exported by the package).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -149,6 +149,20 @@ export interface CoreOptions {
   sqpollIdleMs: number;
   maxSwitches: SwitchPolicy;
   bufferPool?: BufferPoolOptions;
+  /** Capture the submitting caller's stack for each op (UringMachineOptions.stackTraces). */
+  stackTraces?: boolean;
+}
+
+/** Holds a stack captured at submission (Error.captureStackTrace). */
+class Site {
+  declare stack: string;
+}
+
+/** A kernel error whose stack is the one captured where the op was submitted. */
+function withSite(err: UMError, site: Site): UMError {
+  const frames = site.stack.slice(site.stack.indexOf('\n') + 1);
+  err.stack = `${err.name}: ${err.message}\n${frames}`;
+  return err;
 }
 
 const POLICY_FIXED = 0;
@@ -306,7 +320,11 @@ export class Core implements Scheduler {
     }
   };
 
+  /** Capture each op's submitting stack for its UMError (costs a stack capture per op). */
+  readonly stackTraces: boolean;
+
   constructor(opts: CoreOptions) {
+    this.stackTraces = opts.stackTraces === true;
     this.#poolOptions = opts.bufferPool ?? {};
     this.#sqpoll = opts.sqpollIdleMs >= 0;
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
@@ -563,6 +581,11 @@ export class Core implements Scheduler {
 
   /** Submit `op` and return a promise for its result. */
   promise(op: Op, a?: ArrayBufferView | null, b?: ArrayBufferView | null, c?: ArrayBufferView | null): Promise<any> {
+    if (this.stackTraces) {
+      const site = new Site();
+      Error.captureStackTrace(site, this.promise);
+      op.site = site;
+    }
     this.submit(op, a, b, c);
     executorOp = op;
     const p = new Promise(opExecutor);
@@ -800,8 +823,10 @@ export class Core implements Scheduler {
       if (op.scope !== null) rearm(op.scope, cancelError);
     }
     if (res < 0) {
+      const site = op.site as Site | null;
       this.#release(op);
-      reject(new UMError(res, kind.syscall));
+      const err = new UMError(res, kind.syscall);
+      reject(site === null ? err : withSite(err, site));
       return;
     }
     const map = op.map;
@@ -879,7 +904,8 @@ export class Core implements Scheduler {
     f.joiners = [];
     for (const w of joiners) w.wake(f);
     if (f.yieldWait) f.yieldWait = null;
-    if (failed && f.error !== undefined && joiners.length === 0 && !f.observed) {
+    // A fiber stopped by m.close() is like a terminated one (its owner ended it): not reported.
+    if (failed && f.error !== undefined && joiners.length === 0 && !f.observed && !(f.error instanceof MachineClosedError)) {
       try {
         this.onUnhandledFiberError(f.error, f);
       } catch (e) {
@@ -1136,7 +1162,14 @@ function rearm(scope: Scope, error: unknown): void {
   if (task.raise === NONE) task.raise = error;
 }
 
+/**
+ * Without an onUnhandledFiberError handler a fiber's unhandled error is an
+ * unhandled promise rejection, so Node's policy applies as it would to an
+ * async function nobody awaited: under the default
+ * --unhandled-rejections=throw the process exits non-zero, 'warn' prints it,
+ * process.on('unhandledRejection') sees it.
+ */
 function defaultUnhandled(error: unknown, fiber: Fiber): void {
   void fiber;
-  process.stderr.write(`uringmachine: unhandled error in fiber: ${(error as Error)?.stack ?? String(error)}\n`);
+  void Promise.reject(error);
 }

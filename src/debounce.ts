@@ -9,7 +9,7 @@
  * At the deadline fn runs in a new fiber of the machine, with the last
  * call's arguments: it may use the machine's ops, and an error it throws
  * goes to m.onUnhandledFiberError (or rejects flush()).
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { AsyncOp } from './async-op.js';
 import type { Fiber } from './fiber.js';

@@ -32,6 +32,21 @@ export class UMError extends Error {
   }
 }
 
+/** Name `path` on a kernel error as node:fs does: `err.path`, and `..., open '/nope/x'` in the message. */
+export function namePath(e: unknown, path: string | Uint8Array): unknown {
+  if (e instanceof UMError && e.path === undefined) {
+    const p = typeof path === 'string' ? path : Buffer.from(path).toString();
+    e.path = p;
+    const before = e.message;
+    const stack = e.stack; // formatted (V8 does it lazily) with the old message
+    e.message = `${before} '${p}'`;
+    if (typeof stack === 'string' && stack.startsWith(`${e.name}: ${before}`)) {
+      e.stack = `${e.name}: ${e.message}${stack.slice(e.name.length + 2 + before.length)}`;
+    }
+  }
+  return e;
+}
+
 function safeName(n: number): string {
   // libuv's map lacks some Linux errnos (ECHILD from waitid, ...); Node's
   // os.constants.errno has their names (issue 5).
@@ -92,5 +107,31 @@ export class NoFiberError extends Error {
   constructor(what: string) {
     super(`${what} must be called from inside a fiber`);
     this.name = 'NoFiberError';
+  }
+}
+
+/**
+ * `stream.getLine(buf, limit)`: the next line is longer than `limit` (or
+ * than `buf`); code `ERR_UM_LINE_TOO_LONG`. Nothing was consumed: the
+ * stream is still at the start of that line (skip it, read it with a
+ * larger limit, or give up). EOF stays `null`.
+ */
+export class LineTooLongError extends RangeError {
+  readonly code = 'ERR_UM_LINE_TOO_LONG';
+  /** The limit the line exceeded (bytes, without the line end). */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`the line is longer than ${limit} bytes`);
+    this.name = 'LineTooLongError';
+    this.limit = limit;
+  }
+}
+
+/** A Queue was closed: `m.shift`/`m.pop` of a closed queue with no items left, `m.push` onto it (code `ERR_UM_QUEUE_CLOSED`). */
+export class QueueClosedError extends Error {
+  readonly code = 'ERR_UM_QUEUE_CLOSED';
+  constructor(message = 'the queue is closed') {
+    super(message);
+    this.name = 'QueueClosedError';
   }
 }

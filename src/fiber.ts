@@ -3,7 +3,7 @@
  */
 import { NONE, Task, Wait } from './op.js';
 
-/** A runqueue scheduler, as ParkWait needs it. @internal */
+/** A runqueue scheduler, as ParkWait needs it (internal: not exported by the package). */
 export interface Scheduler {
   schedule(fn: (arg: any) => void, arg: unknown): void;
 }
@@ -12,7 +12,7 @@ export interface Scheduler {
  * A wait that is not a kernel op: the fiber is parked until something else
  * (a schedule, a fiber ending, an item arriving) wakes it through the
  * runqueue. Cancelling it removes it from whatever it was parked on.
- * @internal
+ * (Internal: not exported by the package; referenced by the engine's declarations.)
  */
 export class ParkWait extends Wait {
   settled = false;

@@ -9,12 +9,13 @@
  * SQE field use follows the liburing prep helpers (io_uring_prep_mkdirat(3),
  * io_uring_prep_splice(3), io_uring_prep_waitid(3), ...): see the comment
  * on each function.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf, type Core } from './core.js';
 import { begin as beginOp, mapVoid, requireOp, rwLength, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
+import { guardWaitid } from './waitid-guard.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
 import {
@@ -415,6 +416,7 @@ export async function waitid(core: Core, idtype: number, id: number, options: nu
   validateInt32(id, 'id', 0);
   validateInt32(options, 'options');
   if (options === 0) throw rangeError('options', 'a combination of WEXITED, WSTOPPED, WCONTINUED (and WNOHANG, WNOWAIT)', options);
+  options = guardWaitid(idtype, id, options);
   const op = begin(core, OP_KINDS.waitid);
   const info = Buffer.alloc(L.siginfoSize!);
   const t = core.tmpl;

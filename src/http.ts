@@ -6,7 +6,7 @@
  * handed to the server with `server.emit('connection', duplex)`, which is
  * the documented way to give an http.Server a connection it did not accept
  * itself. Node's own HTTP parser and response code then run unchanged.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { EventEmitter } from 'node:events';
 

@@ -4,11 +4,10 @@
  *
  * Port of UringMachine (digital-fabric/uringmachine, ext/um/um_class.c).
  */
-import { readFileSync } from 'node:fs';
 import { AsyncOp } from './async-op.js';
 import { als, Core, fillIovecs, shortOnCancel, type Metrics } from './core.js';
-import { KERNEL_VERSION, mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
-import { MachineClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
+import { mapVoid, noop, requireOp, rwLength, setU64 } from './prep.js';
+import { MachineClosedError, namePath, QueueClosedError, NoFiberError, TimeoutError, UMError } from './errors.js';
 import { Fiber } from './fiber.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
@@ -29,7 +28,7 @@ import {
 } from './validate.js';
 // ---- Synchronisation, select, actors, debounce (issue 4): imports ----
 import { debounce as makeDebounce, type Debounced } from './debounce.js';
-import { checkCases, select as selectCases, type SelectCase, type SelectResult } from './select.js';
+import { checkCases, select as selectCases, type SelectCase, type SelectResult, type SelectResultOf } from './select.js';
 import { Mutex, Queue, synchronize as syncMutex, take as takeItem } from './sync.js';
 import { SharedMutex, SharedQueue, sharedLock, sharedPut, sharedTake, unlockWord } from './shared.js';
 import { Actor, spinActor as makeActor, spinWorkerActor as makeWorkerActor, type ActorTarget } from './actor.js';
@@ -49,14 +48,28 @@ import type { WriteAsyncErrorHandler } from './write-queue.js';
 import * as netOps from './net-ops.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
+// ---- Adoption (issue 12): imports ----
+import { createCore, probe as probeImpl, type ProbeResult } from './probe.js';
+import * as dnsConnect from './dns-connect.js';
+import type { ConnectOptions, ListenOptions } from './dns-connect.js';
+import * as netNames from './net-names.js';
+import { each as queueEach } from './queue-each.js';
+import { uncancellable as shield, type UncancellableOptions } from './shield.js';
+import type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
+// ---- end (issue 12) ----
 // ---- Node ecosystem adapters (issue 10): imports ----
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { ReadableStream, WritableStream } from 'node:stream/web';
 import * as adapters from './adapters.js';
 import type { AdapterOptions } from './adapters.js';
+import * as tls from './tls.js';
 // ---- end (issue 10) ----
 
 export type { Metrics } from './core.js';
+export type { ProbeFeatures, ProbeResult } from './probe.js';
+export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
+export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
+export type { UncancellableOptions } from './shield.js';
 export type { MaxSwitchesOption } from './balance.js';
 
 /** Options of `new UringMachine()`. */
@@ -79,6 +92,13 @@ export interface UringMachineOptions {
    * `initialBuffers` (16), `maxBytes` (64 MiB), `incremental` (true).
    */
   bufferPool?: BufferPoolOptions;
+  /**
+   * Kernel errors (UMError) carry the stack of the call that submitted the
+   * op (`m.read(...)` in your function) instead of the machine's completion
+   * handler. Off by default: it captures a stack per op, several times the
+   * cost of a cheap op (see docs/API.md).
+   */
+  stackTraces?: boolean;
 }
 
 /** File status from {@link UringMachine.statx}; times in ms since the epoch. */
@@ -102,7 +122,6 @@ export interface Statx {
 const AT_FDCWD = -100;
 const O_CLOEXEC = native.constants.O_CLOEXEC ?? 0o2000000;
 const L = native.layout;
-const MIN_KERNEL = 601;
 
 
 function check(ret: number, syscall: string): number {
@@ -118,78 +137,6 @@ function errorFrom(error: Error | (new () => Error) | undefined): Error {
 
 function mapSleep(_res: number, op: Op): number {
   return op.value;
-}
-
-/** A file's first line, or null where it cannot be read. */
-function readLine(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8').split('\n')[0]!.trim();
-  } catch {
-    return null;
-  }
-}
-
-/** The Seccomp mode of this process (0 none, 1 strict, 2 filter) from /proc/self/status, or -1. */
-function seccompMode(): number {
-  try {
-    const m = /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) : -1;
-  } catch {
-    return -1;
-  }
-}
-
-const SECCOMP_FIX =
-  'Fix: allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile ' +
-  '(Docker >= 25 and containerd 2 deny them by default: see the README, "io_uring in containers").';
-
-/**
- * The constructor's error: the native error of io_uring_setup, or of the
- * first io_uring_register / io_uring_enter (a seccomp policy may allow setup
- * and deny the others), with the actual cause read from the system: the
- * kernel.io_uring_disabled sysctl, and this process's seccomp mode.
- */
-function setupError(e: unknown): Error {
-  const errno = (e as { errno?: number }).errno;
-  if (typeof errno !== 'number') return e as Error;
-  const syscall = (e as { syscall?: string }).syscall ?? 'io_uring_setup';
-  const err = new UMError(-errno, syscall);
-  const sysctl = readLine('/proc/sys/kernel/io_uring_disabled');
-  const group = readLine('/proc/sys/kernel/io_uring_group');
-  const seccomp = seccompMode();
-  const filtered = seccomp === 2 ? ' This process runs under a seccomp filter (Seccomp: 2 in /proc/self/status).' : '';
-  let why: string;
-  if (syscall !== 'io_uring_setup' && (errno === 1 || errno === 38 || errno === 13)) {
-    why =
-      `io_uring_setup worked but ${syscall} is denied: a seccomp policy filters it` +
-      `${seccomp === 2 ? ' (this process runs under a seccomp filter, Seccomp: 2 in /proc/self/status)' : ''}. ${SECCOMP_FIX}`;
-  } else if (errno === 1 || errno === 13) {
-    // EPERM: the sysctl (2, or 1 for a user outside io_uring_group) or seccomp.
-    if (sysctl === '2') {
-      why = 'io_uring is disabled on this system: the sysctl kernel.io_uring_disabled is 2. Fix: `sysctl -w kernel.io_uring_disabled=0`.';
-    } else if (sysctl === '1' && process.getuid?.() !== 0) {
-      why =
-        `io_uring is restricted on this system: kernel.io_uring_disabled is 1 and this user is not in kernel.io_uring_group (${group ?? '?'}).` +
-        ' Fix: add the user to that group, or `sysctl -w kernel.io_uring_disabled=0`.';
-    } else if (seccomp === 2) {
-      why = `a seccomp policy denies io_uring_setup (the sysctl kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}).${filtered} ${SECCOMP_FIX}`;
-    } else {
-      why = `io_uring_setup was refused (kernel.io_uring_disabled is ${sysctl ?? 'unreadable'}, no seccomp filter seen): check the security modules (SELinux, AppArmor) and the container runtime.`;
-    }
-  } else if (errno === 38) {
-    why =
-      seccomp === 2
-        ? `io_uring_setup is filtered by a seccomp policy (ENOSYS).${filtered} ${SECCOMP_FIX}`
-        : 'the kernel has no io_uring (CONFIG_IO_URING off). Fix: run on Linux >= 6.1 with io_uring enabled.';
-  } else if (errno === 12) {
-    why = 'the kernel could not allocate the ring (locked-memory limit). Fix: use a smaller `entries`, or raise RLIMIT_MEMLOCK (`ulimit -l`).';
-  } else if (errno === 22 && syscall === 'io_uring_setup') {
-    why = 'the kernel rejected every setup flag set we know: it is older than Linux 5.19. Fix: run on Linux >= 6.1.';
-  } else {
-    why = `${syscall} failed.`;
-  }
-  (err as { message: string }).message = `${err.message}: ${why}`;
-  return err;
 }
 
 /** Multishot timeout as an async iterator of tick counts. */
@@ -257,19 +204,19 @@ export class UringMachine {
     }
     const maxSwitches = switchPolicy(opts.maxSwitches);
     const bufferPool = validatePoolOptions(opts.bufferPool);
-    const kv = KERNEL_VERSION;
-    if (kv > 0 && kv < MIN_KERNEL) {
-      const err = new UMError(-38, 'io_uring_setup');
-      (err as { message: string }).message =
-        `${err.message}: uringmachine needs Linux >= 6.1 (this is ${Math.floor(kv / 100)}.${kv % 100}). Fix: upgrade the kernel.`;
-      throw err;
-    }
-    try {
-      this.#core = new Core({ entries, sqpollIdleMs, maxSwitches, bufferPool });
-    } catch (e) {
-      throw setupError(e);
-    }
+    if (opts.stackTraces !== undefined && typeof opts.stackTraces !== 'boolean') throw argTypeError('opts.stackTraces', 'of type boolean', opts.stackTraces);
+    this.#core = createCore({ entries, sqpollIdleMs, maxSwitches, bufferPool, stackTraces: opts.stackTraces });
     this.#sqpoll = sqpollIdleMs >= 0;
+  }
+
+  /**
+   * Whether io_uring works here, without throwing: sets up a small ring
+   * (as the constructor would, io_uring_setup, register and enter) and
+   * releases it. `reason` is the constructor's error message when not.
+   * Lets an app pick node:net / node:fs where io_uring is blocked.
+   */
+  static probe(): ProbeResult {
+    return probeImpl();
   }
 
   // ---- Machine -------------------------------------------------------------
@@ -320,6 +267,7 @@ export class UringMachine {
     if (arguments.length === 0) {
       writeQueue.closeWrites(this.#core);
       this.#core.close();
+      tls.closeAll(this.#core); // their ops are done: free the OpenSSL objects
       return;
     }
     try {
@@ -419,6 +367,7 @@ export class UringMachine {
    * earliest error. A terminated fiber's value is undefined.
    */
   join<T>(fiber: Fiber<T>): Promise<T>;
+  join<const Fs extends readonly Fiber<unknown>[]>(...fibers: Fs): Promise<{ -readonly [K in keyof Fs]: Fs[K] extends Fiber<infer V> ? V : never }>;
   join(...fibers: (Fiber | Iterable<Fiber>)[]): Promise<unknown[]>;
   async join(...args: unknown[]): Promise<unknown> {
     const single = args.length === 1 && args[0] instanceof Fiber;
@@ -569,7 +518,9 @@ export class UringMachine {
 
   /**
    * Sleep `ms` milliseconds (IORING_OP_TIMEOUT, io_uring_prep_timeout(3));
-   * resolves `ms`. `ms <= 0` sleeps until cancelled.
+   * resolves `ms`. `ms <= 0` resolves after one pass of the machine (a
+   * timeout op of 0, like setTimeout(0)), so `sleep(deadline - Date.now())`
+   * never hangs; only `Infinity` sleeps until cancelled.
    */
   sleep(ms: number): Promise<number> {
     const core = this.#core;
@@ -577,7 +528,8 @@ export class UringMachine {
       validateMs(ms);
       const scope = core.enterScope();
       const op = core.acquire(OP_KINDS.timeout, scope);
-      const ts = op.timespec(ms <= 0 ? -1 : ms);
+      // Infinity saturates to KTIME_MAX (until cancelled); <= 0 fires at once.
+      const ts = op.timespec(ms <= 0 ? 0 : ms);
       const t = core.tmpl;
       t[0] = OPCODES.TIMEOUT;
       t[1] = -1;
@@ -672,6 +624,18 @@ export class UringMachine {
   }
 
   /**
+   * Run `fn` shielded from the caller's cancellation: in the `finally` of a
+   * timed-out, terminated or aborted scope every op raises again, but ops
+   * inside `m.uncancellable(fn)` run (e.g. sending a "timed out" reply).
+   * `opts.timeout` bounds the section (TimeoutError). Inside it there is no
+   * current fiber (m.yield() is a NoFiberError); the caller's cancellation
+   * applies again at its next op after the section.
+   */
+  uncancellable<T>(fn: () => Promise<T> | T, opts?: UncancellableOptions): Promise<T> {
+    return shield(this.#core, fn, opts);
+  }
+
+  /**
    * Run `fn`; when `signal` aborts, cancel its pending op with
    * `signal.reason` (and raise it at any later op).
    */
@@ -757,12 +721,10 @@ export class UringMachine {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (fn === undefined) {
-      return p.catch((e: unknown) => {
-        if (e instanceof UMError) e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
-        throw e;
-      });
-    }
+    p = p.catch((e: unknown) => {
+      throw namePath(e, path);
+    });
+    if (fn === undefined) return p;
     return p.then(async (fd) => {
       try {
         return await fn(fd);
@@ -969,7 +931,7 @@ export class UringMachine {
     try {
       await core.promise(op, bytes, out);
     } catch (e) {
-      if (e instanceof UMError && path !== '') e.path = typeof path === 'string' ? path : Buffer.from(path).toString();
+      if (path !== '') throw namePath(e, path);
       throw e;
     }
     return parseStatx(out);
@@ -998,11 +960,51 @@ export class UringMachine {
    * A buffered reader over `fd` on the machine's buffer pool (see Stream):
    * `mode` 'read' (default; any fd) or 'recv' (sockets).
    */
-  stream(fd: number, opts?: StreamOptions): Stream {
+  stream(fd: number | tls.TlsConnection, opts?: StreamOptions): Stream {
+    if (fd instanceof tls.TlsConnection) {
+      const o = validateStreamOptions(opts);
+      if (this.#core.closed) throw new MachineClosedError();
+      return new Stream(this.#core, fd.fd, o, new tls.TlsStreamSource(fd));
+    }
     validateFd(fd);
     const o = validateStreamOptions(opts);
     if (this.#core.closed) throw new MachineClosedError();
     return new Stream(this.#core, fd, o);
+  }
+
+  // ---- TLS (issue 11; logic in tls.ts) ----
+
+  /**
+   * A TLS connection over socket `fd`, once the handshake is done (client,
+   * or server with `isServer`). OpenSSL (the one inside node) runs over a
+   * BIO whose reads and writes are recv/send ops on this machine, parked on
+   * the calling fiber: cancellable by timeout, terminate and AbortSignal.
+   * Clients verify the server's certificate (against `ca`, default Node's
+   * root certificates, and `servername`) unless `rejectUnauthorized: false`;
+   * a failure rejects with a TLSError whose code names it
+   * ('CERT_HAS_EXPIRED', 'HOSTNAME_MISMATCH', ...). Pass `secureContext`
+   * (createSecureContext()) to share parsed PEM between connections. On
+   * failure the fd stays open (the caller's). Ops: IORING_OP_RECV / SEND
+   * (io_uring_prep_recv(3), io_uring_prep_send(3)), Linux >= 5.6. Port of the
+   * original's plan (UringMachine TODO "OpenSSL": a BIO whose reads and
+   * writes are machine ops, plus ssl_read/ssl_write); docs/API.md "TLS".
+   *
+   * @example
+   * const t = await m.tls(fd, { servername: 'example.com', alpn: ['http/1.1'] });
+   * await m.sslWrite(t, 'GET / HTTP/1.1\r\nHost: example.com\r\n\r\n');
+   */
+  tls(fd: number, opts?: tls.TlsOptions): Promise<tls.TlsConnection> {
+    return tls.connect(this, this.#core, fd, opts);
+  }
+
+  /** Decrypted bytes of `t` into `buf` (at most `maxlen`); 0 at close_notify or EOF. Cancelling it loses no byte. */
+  sslRead(t: tls.TlsConnection, buf: Uint8Array, maxlen?: number): Promise<number> {
+    return tls.sslRead(t, buf, maxlen);
+  }
+
+  /** Encrypt and send all of `data` (or its first `len` bytes) on `t`; resolves the count. */
+  sslWrite(t: tls.TlsConnection, data: Uint8Array | string, len?: number): Promise<number> {
+    return tls.sslWrite(t, data, len);
   }
 
   // ---- Node ecosystem adapters (issue 10; logic in adapters.ts) ----
@@ -1022,7 +1024,7 @@ export class UringMachine {
    * @example
    * await pipeline(m.toReadable(fd), zlib.createGzip(), m.toWritable(out));
    */
-  toReadable(target: number | Stream, opts?: AdapterOptions): Readable {
+  toReadable(target: number | Stream | tls.TlsConnection, opts?: AdapterOptions): Readable {
     return adapters.toReadable(this, target, opts);
   }
 
@@ -1033,7 +1035,7 @@ export class UringMachine {
    * retried. `end()` on a socket is shutdown(SHUT_WR) once all is written.
    * Errors (UMError) reach the write's callback and 'error'.
    */
-  toWritable(target: number, opts?: AdapterOptions): Writable {
+  toWritable(target: number | tls.TlsConnection, opts?: AdapterOptions): Writable {
     return adapters.toWritable(this, target, opts);
   }
 
@@ -1044,7 +1046,7 @@ export class UringMachine {
    * node:http uses: setTimeout, setNoDelay, setKeepAlive, remoteAddress &
    * co, destroySoon.
    */
-  toDuplex(target: number, opts?: AdapterOptions): Duplex {
+  toDuplex(target: number | tls.TlsConnection, opts?: AdapterOptions): Duplex {
     return adapters.toDuplex(this, target, opts);
   }
 
@@ -1053,7 +1055,7 @@ export class UringMachine {
    * `WritableStream`, on the same transport as toDuplex; the fd is closed
    * once both sides are done (`autoClose: false` leaves it open).
    */
-  toWebStreams(target: number, opts?: AdapterOptions): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  toWebStreams(target: number | tls.TlsConnection, opts?: AdapterOptions): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
     return adapters.toWebStreams(this, target, opts);
   }
 
@@ -1080,9 +1082,16 @@ export class UringMachine {
     return poolOps.recvEach(this.#core, fd, flags);
   }
 
-  /** Each connection accepted on listening socket `fd` (one multishot accept; fds are O_CLOEXEC). */
-  acceptEach(fd: number): AsyncIterableIterator<number> {
-    return poolOps.acceptEach(this.#core, fd);
+  /**
+   * Each connection accepted on listening socket `fd` (one multishot accept;
+   * fds are O_CLOEXEC). With `{ peer: true }`, each is `{ fd, address, port,
+   * family }` (getpeername of the new fd).
+   */
+  acceptEach(fd: number): AsyncIterableIterator<number>;
+  acceptEach(fd: number, opts: AcceptOptions & { peer: true }): AsyncIterableIterator<AcceptedConnection>;
+  acceptEach(fd: number, opts?: AcceptOptions): AsyncIterableIterator<number> | AsyncIterableIterator<AcceptedConnection>;
+  acceptEach(fd: number, opts?: AcceptOptions): AsyncIterableIterator<number> | AsyncIterableIterator<AcceptedConnection> {
+    return netNames.acceptEach(this.#core, fd, opts);
   }
 
   /** Push each connection accepted on `fd` into `queue` until cancelled or an error. */
@@ -1300,18 +1309,37 @@ export class UringMachine {
     return netOps.listen(this.#core, fd, backlog);
   }
 
-  /** connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5). */
-  connect(fd: number, host: string | Uint8Array, port?: number): Promise<void> {
-    return netOps.connect(this.#core, fd, host, port);
+  /**
+   * connect(2) (IORING_OP_CONNECT, io_uring_prep_connect(3), Linux >= 5.5).
+   * A host name is looked up (node:dns, off the loop; the first address of
+   * the socket's family). `opts.timeout`: cancel the kernel connect after
+   * that many ms with a TimeoutError.
+   */
+  connect(fd: number, host: string | Uint8Array, port?: number, opts?: ConnectOptions): Promise<void> {
+    return dnsConnect.connect(this.#core, fd, host, port, opts);
   }
 
   /**
    * accept4(2) with SOCK_CLOEXEC (IORING_OP_ACCEPT, io_uring_prep_accept(3));
-   * resolves the connection's fd. A cancelled accept that completes anyway
-   * closes the fd it got.
+   * resolves the connection's fd, or with `{ peer: true }` `{ fd, address,
+   * port, family }`. A cancelled accept that completes anyway closes the fd
+   * it got.
    */
-  accept(fd: number): Promise<number> {
-    return netOps.accept(this.#core, fd);
+  accept(fd: number): Promise<number>;
+  accept(fd: number, opts: AcceptOptions & { peer: true }): Promise<AcceptedConnection>;
+  accept(fd: number, opts?: AcceptOptions): Promise<number | AcceptedConnection>;
+  accept(fd: number, opts?: AcceptOptions): Promise<number | AcceptedConnection> {
+    return netNames.accept(this.#core, fd, opts);
+  }
+
+  /** getsockname(2): the socket's own address, e.g. the port `tcpListen(host, 0)` got. Throws a UMError. */
+  getsockname(fd: number): SocketAddress {
+    return netNames.sockName(fd, false);
+  }
+
+  /** getpeername(2): the connected peer's address. Throws a UMError (ENOTCONN if not connected). */
+  getpeername(fd: number): SocketAddress {
+    return netNames.sockName(fd, true);
   }
 
   /**
@@ -1378,14 +1406,24 @@ export class UringMachine {
     return netOps.setsockopt(this.#core, fd, level, opt, value);
   }
 
-  /** A listening TCP socket on host:port: socket + SO_REUSEADDR + bind + listen. Resolves its fd. */
-  tcpListen(host: string, port: number, backlog = 511): Promise<number> {
-    return netOps.tcpListen(this.#core, host, port, backlog);
+  /**
+   * A listening TCP socket on host:port: socket + SO_REUSEADDR + bind +
+   * listen. Resolves its fd; port 0 picks a free one (`m.getsockname(fd).port`).
+   * A host name is looked up (node:dns) and its first address used.
+   */
+  tcpListen(host: string, port: number, backlog = 511, opts?: ListenOptions): Promise<number> {
+    return dnsConnect.tcpListen(this.#core, host, port, backlog, opts);
   }
 
-  /** A TCP connection to host:port: socket + connect. Resolves its fd. */
-  tcpConnect(host: string, port: number): Promise<number> {
-    return netOps.tcpConnect(this.#core, host, port);
+  /**
+   * A TCP connection to host:port: socket + connect. Resolves its fd. A host
+   * name is looked up (node:dns, off the loop) and its addresses raced
+   * happy-eyeballs style (RFC 8305: families alternated, the next attempt
+   * 250 ms after the last or when it fails; the losers cancelled and closed).
+   * `opts.timeout`: give up after that many ms with a TimeoutError.
+   */
+  tcpConnect(host: string, port: number, opts?: ConnectOptions): Promise<number> {
+    return dnsConnect.tcpConnect(this.#core, host, port, opts, (ms) => this.sleep(ms));
   }
   // ---- end Sockets (one-shot) (issue 3) ----
 
@@ -1428,6 +1466,7 @@ export class UringMachine {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, false);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
     if (this.#core.closed) throw new MachineClosedError();
+    if (queue.closed) throw new QueueClosedError();
     if (!queue.handOff(value)) queue.items.push(value);
   }
 
@@ -1438,6 +1477,7 @@ export class UringMachine {
     if (queue instanceof SharedQueue) return sharedPut(this.#core, queue, value, true);
     if (!(queue instanceof Queue)) throw argTypeError('queue', 'an instance of Queue or SharedQueue', queue);
     if (this.#core.closed) throw new MachineClosedError();
+    if (queue.closed) throw new QueueClosedError();
     if (!queue.handOff(value)) queue.items.unshift(value);
   }
 
@@ -1448,6 +1488,14 @@ export class UringMachine {
     if (queue instanceof SharedQueue) return sharedTake(this.#core, queue, false);
     if (!(queue instanceof Queue)) return Promise.reject(argTypeError('queue', 'an instance of Queue or SharedQueue', queue));
     return takeItem(this.#core, queue, false);
+  }
+
+  /**
+   * The items of `queue` as an async iterator (each a `shift`, waiting while
+   * it is empty); ends once the queue is closed (`queue.close()`) and drained.
+   */
+  each<T>(queue: Queue<T>): AsyncIterableIterator<T> {
+    return queueEach(this.#core, queue);
   }
 
   /** Take the last item of `queue`, waiting while it is empty. */
@@ -1467,7 +1515,7 @@ export class UringMachine {
    * before select settles. A failed fiber / AsyncOp case rejects with its
    * error. `opts.timeout` (ms): rejects with TimeoutError if nothing wins.
    */
-  select(cases: SelectCase[], opts?: { timeout?: number }): Promise<SelectResult>;
+  select<const Cs extends readonly SelectCase[]>(cases: Cs, opts?: { timeout?: number }): Promise<SelectResultOf<Cs>>;
   /**
    * The fd form: wait until at least one fd is ready for reading (rfds),
    * writing (wfds) or has an exceptional condition (efds); resolves the
@@ -1476,7 +1524,7 @@ export class UringMachine {
    */
   select(rfds: number[], wfds?: number[], efds?: number[]): Promise<[number[], number[], number[]]>;
   select(
-    cases: SelectCase[] | number[],
+    cases: readonly SelectCase[] | number[],
     opts?: { timeout?: number } | number[],
     efds?: number[],
   ): Promise<SelectResult | [number[], number[], number[]]> {
@@ -1485,7 +1533,7 @@ export class UringMachine {
       efds !== undefined ||
       (Array.isArray(cases) && cases.length > 0 && cases.every((c) => typeof c === 'number'))
     ) {
-      return poolOps.selectFds(this.#core, cases, opts, efds);
+      return poolOps.selectFds(this.#core, cases as number[], opts, efds);
     }
     return this.#selectCases(cases as SelectCase[], opts as { timeout?: number } | undefined);
   }

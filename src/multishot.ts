@@ -5,7 +5,7 @@
  * (the subclass decides when that is), and cancels it on break, return,
  * an exception in the body, or cancellation of the waiting fiber. The loop
  * never exits before the op's final CQE: `next()` and `return()` wait for it.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import type { ParkWait } from './fiber.js';

@@ -1,10 +1,12 @@
 /**
- * The only importer of the native addon: loads `build/Release/um.node` and
- * gives it types. Everything else talks to the kernel through this module.
- * @internal
+ * The only importer of the native addon: loads it with node-gyp-build (a
+ * source build in build/, else the fitting prebuild in prebuilds/) and gives
+ * it types. Everything else talks to the kernel through this module.
+ * Internal module (not exported by the package).
  */
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The ring as the binding exposes it: see native/js_machine.c. */
 export interface NativeRing {
@@ -77,35 +79,72 @@ export interface NativeAddon {
   // ---- end (issue 3) ----
   /** getpeername(2) (peer) or getsockname(2) into out: the length, or -errno (issue 10). */
   sockName(fd: number, peer: boolean, out: Uint8Array): number;
+  // ---- TLS (issue 11): native/js_tls.c; handles are externals, statuses in native/um_tls.h ----
+  tlsSupported(): string | null;
+  tlsLive(): [number, number];
+  tlsCtxNew(isServer: boolean): object | number;
+  tlsCtxFree(ctx: object): number;
+  tlsCtxCert(ctx: object, pem: Uint8Array): number;
+  tlsCtxKey(ctx: object, pem: Uint8Array): number;
+  tlsCtxCa(ctx: object, pem: Uint8Array): number;
+  tlsCtxRoots(ctx: object, pem: Uint8Array): number;
+  tlsCtxAlpn(ctx: object, wire: Uint8Array): number;
+  tlsCtxVerify(ctx: object, verifyPeer: boolean, requirePeerCert: boolean): number;
+  tlsCtxVersions(ctx: object, min: number, max: number): number;
+  tlsCtxError(ctx: object): string | null;
+  tlsNew(ctx: object, netIn: Uint8Array, netOut: Uint8Array, state: Int32Array): object | number;
+  tlsFree(conn: object): number;
+  tlsBuffers(conn: object, netIn: Uint8Array, netOut: Uint8Array): number;
+  tlsHost(conn: object, sni: string | null, verifyName: string | null): number;
+  tlsHandshake(conn: object): number;
+  tlsRead(conn: object, dst: Uint8Array, off: number, len: number): number;
+  tlsWrite(conn: object, src: Uint8Array, off: number, len: number): number;
+  tlsShutdown(conn: object): number;
+  tlsError(conn: object): { reason: string | null; verify: number; verifyText: string | null; verifyName: string | null };
+  tlsInfo(conn: object): { version: string | null; cipher: string | null; servername: string | null; alpn: string | null; verify: number; verifyName: string | null };
+  tlsPending(conn: object): number;
+  // ---- end (issue 11) ----
   constants: Record<string, number>;
   layout: Record<string, number>;
 }
 
 const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+
+/** The package folder: this file is dist/native.js. */
+const packageRoot = (): string => join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function noAddon(what: string, cause: unknown): Error {
+  return Object.assign(
+    new Error(
+      `uringmachine: ${what}. ` +
+        'Run `npm rebuild uringmachine` in your project (it builds the addon from source: ' +
+        'needs Python 3, make and a C compiler); in a checkout of uringmachine itself, `npm install`.',
+      { cause },
+    ),
+    { code: 'ERR_UM_NO_ADDON' },
+  );
+}
 
 function load(): NativeAddon {
   // UM_ADDON: an alternative build, e.g. the AddressSanitizer one of
   // scripts/test-native.sh. A relative path is taken from the current
   // directory (require() alone would treat `build-asan/um.node` as a package).
   if (process.env.UM_ADDON) return require(resolve(process.env.UM_ADDON)) as NativeAddon;
-  const candidates = ['../build/Release/um.node', '../build/Debug/um.node'];
-  let lastError: unknown;
-  for (const path of candidates) {
-    try {
-      return require(path) as NativeAddon;
-    } catch (e) {
-      lastError = e;
-      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
-    }
+  // node-gyp-build: a source build (build/Release, build/Debug) wins, else
+  // the prebuild in prebuilds/<platform>-<arch>/ that fits (libc too).
+  const root = packageRoot();
+  let path: string;
+  try {
+    path = nodeGypBuild.resolve(root);
+  } catch (e) {
+    throw noAddon(`no native addon for ${process.platform}-${process.arch} (no prebuild fits and none was built in ${root})`, e);
   }
-  throw Object.assign(
-    new Error(
-      'uringmachine: the native addon is not built (build/Release/um.node). ' +
-        'Run `npm install` (or `npm run build:native`) in the package folder.',
-      { cause: lastError },
-    ),
-    { code: 'ERR_UM_NO_ADDON' },
-  );
+  try {
+    return require(path) as NativeAddon;
+  } catch (e) {
+    throw noAddon(`the native addon ${path} does not load (${(e as Error).message.split('\n')[0]})`, e);
+  }
 }
 
 export const native: NativeAddon = load();

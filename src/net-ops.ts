@@ -17,7 +17,7 @@
  *
  * SQE field use follows the liburing prep helpers (io_uring_prep_socket(3),
  * io_uring_prep_bind(3), io_uring_prep_cmd_sock(3), ...): see each function.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
@@ -288,7 +288,7 @@ export async function bind(core: Core, fd: number, host: unknown, port: unknown)
   return bindAddr(core, fd, addr, host, port);
 }
 
-async function bindAddr(core: Core, fd: number, addr: SockAddr, host: unknown, port: unknown): Promise<void> {
+export async function bindAddr(core: Core, fd: number, addr: SockAddr, host: unknown, port: unknown): Promise<void> {
   if (!hasOp(core, OPCODES.BIND)) {
     core.enterScope();
     const ret = native.bindSync(fd, addr.buf, addr.len);
@@ -330,7 +330,7 @@ export async function connect(core: Core, fd: number, host: unknown, port: unkno
   return connectAddr(core, fd, addr, host, port);
 }
 
-function connectAddr(core: Core, fd: number, addr: SockAddr, host: unknown, port: unknown): Promise<void> {
+export function connectAddr(core: Core, fd: number, addr: SockAddr, host: unknown, port: unknown): Promise<void> {
   const op = begin(core, OP_KINDS.connect);
   const t = core.tmpl;
   t[0] = OPCODES.CONNECT;

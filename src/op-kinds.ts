@@ -3,7 +3,7 @@
  * multishot, the kernel floor (major * 100 + minor) and the name used as
  * `syscall` in errors. native/uring_abi.h states the same opcodes; a test
  * keeps the two equal.
- * @internal
+ * Internal module (not exported by the package).
  */
 export const OPCODES = {
   NOP: 0,

@@ -17,7 +17,7 @@
  * are dropped only when the final CQE for the op has been reaped, whatever
  * happened to the fiber meanwhile: this file is the one place that rule
  * lives.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { OpKind } from './op-kinds.js';
 
@@ -148,6 +148,8 @@ export class Op extends Wait {
   /** Turns a successful res into the promise's value. */
   map: ((res: number, op: Op) => unknown) | null = null;
   listener: MultishotListener | null = null;
+  /** Where the op was submitted (a captured stack), with UringMachineOptions.stackTraces. */
+  site: object | null = null;
   pin0: unknown = undefined;
   pin1: unknown = undefined;
   pin2: unknown = undefined;
@@ -194,6 +196,7 @@ export class Op extends Wait {
     this.map = null;
     this.listener = null;
     this.pin0 = this.pin1 = this.pin2 = undefined;
+    this.site = null;
     this.cancelError = NONE;
     this.scope = null;
     this.value = 0;

@@ -12,7 +12,7 @@
  * in sqe->ioprio; multishot accept is IORING_ACCEPT_MULTISHOT in ioprio;
  * multishot poll is IORING_POLL_ADD_MULTI in sqe->len with the mask in
  * poll32_events (word 7).
- * @internal
+ * Internal module (not exported by the package).
  */
 import { addressOf, als, shortOnCancel, type Core } from './core.js';
 import { requireOp, rwLength } from './prep.js';

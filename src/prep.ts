@@ -1,7 +1,7 @@
 /**
  * Small helpers every op family uses to fill the SQE template and start an
  * op (machine.ts, fs-ops.ts, net-ops.ts, pool-ops.ts): one copy of each.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import { UnsupportedError } from './errors.js';

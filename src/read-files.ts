@@ -28,7 +28,7 @@
  * file in flight runs to its end (so every op's final CQE has arrived and
  * every fd is closed), then the promise rejects; a UMError carries the file
  * as `err.path`.
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { Core } from './core.js';
 import type { Scope } from './op.js';

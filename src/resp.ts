@@ -83,8 +83,18 @@ export function parseIntLine(s: string, from: number): number {
 /** An integer reply: number when exact, bigint beyond 2^53. */
 export function parseInteger(s: string): number | bigint {
   if (s.length < 17) return parseIntLine(s, 1);
-  const b = BigInt(s.slice(1));
+  const b = parseBigInt(s, 'integer');
   return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+}
+
+/**
+ * The decimal integer after the type byte as a bigint. Strictly
+ * [+-]digits: BigInt() alone would throw a SyntaxError on garbage and accept
+ * what RESP does not ("0x1f", " 12", "" as 0n).
+ */
+export function parseBigInt(s: string, what: string): bigint {
+  if (!/^[+-]?[0-9]+$/.test(s.slice(1))) throw new RESPProtocolError(`bad ${what} ${JSON.stringify(s)}`);
+  return BigInt(s.slice(1));
 }
 
 export function parseDouble(s: string): number {

@@ -3,7 +3,7 @@
  * Each entry is a callback and its argument (a promise's resolve with the
  * value to resume with, a fiber start, a reject with an error). Pushing and
  * shifting allocate nothing once the buffer has grown to its working size.
- * @internal
+ * Internal module (not exported by the package).
  */
 export type Resume = (arg: any) => void;
 

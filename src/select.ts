@@ -10,12 +10,12 @@
  * Cancelling the selecting fiber withdraws every case; if a queue item had
  * already been taken for the winner, it is given back to the front of its
  * queue (or to the queue's next waiter).
- * @internal
+ * Internal module (not exported by the package).
  */
 import type { AsyncOp } from './async-op.js';
 import type { Core } from './core.js';
 import { noop } from './prep.js';
-import { UMError } from './errors.js';
+import { QueueClosedError, UMError } from './errors.js';
 import { Fiber, type ParkWait } from './fiber.js';
 import type { OpKind } from './op-kinds.js';
 import { NONE, type MultishotListener, type Op } from './op.js';
@@ -30,6 +30,21 @@ const POLLOUT = 0x4;
 const POLL_KIND: OpKind = Object.freeze({ opcode: 6, syscall: 'poll', floor: 501, multishot: false, createsFd: false });
 
 export type SelectCase = Queue<any> | SharedQueue | Fiber<any> | AsyncOp | { readable: number } | { writable: number };
+
+/** What a select case yields when it wins: a Queue's item, a SharedQueue's, a Fiber's result, an AsyncOp's result, an fd's revents. */
+export type SelectCaseValue<C> =
+  C extends Queue<infer T> ? T : C extends SharedQueue ? Buffer | string : C extends Fiber<infer T> ? T : C extends AsyncOp ? number : number;
+
+/**
+ * `m.select(cases)`'s result typed by the cases: for a tuple of cases, a
+ * union of `{ index: i; value: <case i's value> }`, so checking `index`
+ * narrows `value`.
+ */
+export type SelectResultOf<Cs extends readonly SelectCase[]> = {
+  [K in keyof Cs]: K extends `${infer I extends number}`
+    ? { index: I; value: SelectCaseValue<Cs[K]> }
+    : { index: number; value: SelectCaseValue<Cs[K]> };
+}[number];
 
 export interface SelectResult {
   /** Index of the winning case in the array. */
@@ -184,6 +199,7 @@ export function select(core: Core, cases: SelectCase[]): Promise<SelectResult> {
       switch (kinds[i]) {
         case 0:
           if ((c as Queue).items.length > 0) return Promise.resolve({ index: i, value: (c as Queue).items.shift() });
+          if ((c as Queue).closed) return Promise.reject(new QueueClosedError());
           break;
         case 1: {
           const f = c as Fiber;

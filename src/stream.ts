@@ -17,11 +17,12 @@
  */
 import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
-import { MachineClosedError, UMError } from './errors.js';
+import { LineTooLongError, MachineClosedError, UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
 import { oneShotOnly, startPoolRead, stashLeftover, takeLeftover } from './pool-ops.js';
 import {
   parseDouble,
+  parseBigInt,
   parseInteger,
   parseIntLine,
   RESP_MAX_BULK,
@@ -52,7 +53,20 @@ export interface StreamOptions {
 
 const decoder = new TextDecoder('utf-8');
 
-export class Stream implements MultishotListener {
+/**
+ * Where a Stream's bytes come from when it is not an fd's pool read: a TLS
+ * connection (m.stream(t), src/tls.ts). read() resolves a chunk of the
+ * stream's own, or null at EOF; it is cancellable like any op and loses
+ * nothing when cancelled. unread() takes back what release() leaves over.
+ * @internal
+ */
+export interface StreamSource {
+  read(): Promise<Buffer | null>;
+  unread(b: Buffer): void;
+}
+
+// A MultishotListener structurally (its listener methods are internal, stripped from the .d.ts).
+export class Stream {
   readonly fd: number;
   readonly #core: Core;
   readonly #g: BufferGroup;
@@ -76,14 +90,17 @@ export class Stream implements MultishotListener {
   #finalWaiters: (() => void)[] = [];
   #restartWanted = false;
   #released = false;
+  readonly #source: StreamSource | null;
 
   /** @internal */
-  constructor(core: Core, fd: number, opts: StreamOptions) {
+  constructor(core: Core, fd: number, opts: StreamOptions, source: StreamSource | null = null) {
     this.#core = core;
     this.fd = fd;
     this.#g = core.pool;
     this.#recv = opts.mode === 'recv';
     this.#hwm = opts.highWaterMark ?? 1 << 20;
+    this.#source = source;
+    if (source !== null) return;
     this.#oneShot = oneShotOnly(fd);
     // Bytes an earlier reader of this fd received but did not consume come first.
     for (let c = takeLeftover(core, fd); c !== undefined; c = takeLeftover(core, fd)) this.#own(c);
@@ -110,6 +127,11 @@ export class Stream implements MultishotListener {
     this.#starts.push(0);
     this.#ends.push(c.length);
     this.#avail += c.length;
+  }
+
+  /** @internal Where the bytes come from, when not the fd's pool read (a TLS connection). */
+  get source(): StreamSource | null {
+    return this.#source;
   }
 
   /** Bytes buffered and not yet consumed. */
@@ -197,6 +219,7 @@ export class Stream implements MultishotListener {
       return Promise.reject(e);
     }
     if (this.#eof) return Promise.resolve(false);
+    if (this.#source !== null) return this.#fillFromSource(this.#source);
     let scope;
     try {
       scope = this.#core.enterScope();
@@ -230,6 +253,16 @@ export class Stream implements MultishotListener {
     };
     this.#waiter = w;
     return this.#core.park(w, scope);
+  }
+
+  async #fillFromSource(source: StreamSource): Promise<boolean> {
+    const c = await source.read();
+    if (c === null) {
+      this.#eof = true;
+      return false;
+    }
+    this.#own(c);
+    return true;
   }
 
   /** Wait until at least `n` bytes are buffered; false if EOF comes first. */
@@ -335,12 +368,16 @@ export class Stream implements MultishotListener {
 
   /**
    * The next line without its "\n" or "\r\n". `limit > 0` (or < 0: |limit|)
-   * caps its length: a longer line resolves null and the stream position is
-   * unchanged. Without `buf` the line is a string (UTF-8); with `buf` it is
-   * written there and a subarray of `buf` is returned (a line longer than
-   * `buf` counts as over the limit). At EOF an unterminated last line is
-   * returned, then null.
+   * caps its length: a longer line rejects with a LineTooLongError (code
+   * ERR_UM_LINE_TOO_LONG) and the stream position is unchanged. Without
+   * `buf` the line is a string (UTF-8); with `buf` it is written there and a
+   * subarray of `buf` is returned (a line longer than `buf` counts as over
+   * the limit). At EOF an unterminated last line is returned, then null:
+   * null always means EOF.
    */
+  getLine(buf?: null, limit?: number): Promise<string | null>;
+  getLine(buf: Buffer, limit?: number): Promise<Buffer | null>;
+  getLine(buf: Buffer | null, limit?: number): Promise<string | Buffer | null>;
   async getLine(buf: Buffer | null = null, limit = 0): Promise<string | Buffer | null> {
     if (this.#core.closed) throw new MachineClosedError();
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
@@ -351,17 +388,17 @@ export class Stream implements MultishotListener {
       const nl = this.#indexOfNl(this.#scanned);
       if (nl !== -1) {
         const len = nl > 0 && this.#byteAt(nl - 1) === CR ? nl - 1 : nl;
-        if (len > max) return null;
+        if (len > max) throw new LineTooLongError(max);
         return this.#takeLine(len, nl + 1, buf);
       }
       this.#scanned = this.#avail;
       // No "\n" yet: a line already longer than the limit (plus "\r") fails now.
-      if (this.#avail > max + 1) return null;
+      if (this.#avail > max + 1) throw new LineTooLongError(max);
       const before = this.#avail;
       if (!(await this.#fill()) && this.#avail === before) {
         if (this.#avail === 0) return null;
         const len = this.#avail;
-        if (len > max) return null;
+        if (len > max) throw new LineTooLongError(max);
         return this.#takeLine(len, len, buf);
       }
     }
@@ -413,19 +450,27 @@ export class Stream implements MultishotListener {
     if (buf !== null && buf !== undefined) validateBuffer(buf, 'buf');
     const spilled: Buffer[] = [];
     let spilledLen = 0;
-    for (;;) {
-      if (this.#avail > this.#hwm / 2) {
-        const b = Buffer.allocUnsafe(this.#avail);
-        this.#copy(b, 0, b.length);
-        this.#consume(b.length);
-        spilled.push(b);
-        spilledLen += b.length;
+    try {
+      for (;;) {
+        if (this.#avail > this.#hwm / 2) {
+          const b = Buffer.allocUnsafe(this.#avail);
+          this.#copy(b, 0, b.length);
+          this.#consume(b.length);
+          spilled.push(b);
+          spilledLen += b.length;
+        }
+        const before = this.#avail;
+        if (!(await this.#fill()) && this.#avail === before) break;
       }
-      const before = this.#avail;
-      if (!(await this.#fill()) && this.#avail === before) break;
+      const total = spilledLen + this.#avail;
+      if (buf && total > buf.length) throw rangeError('buf', `at least ${total} bytes`, buf.length);
+    } catch (e) {
+      // Cancelled (timeout, terminate, ...), failed or buf too small: the
+      // bytes moved out of the pool so far go back to the front, unconsumed.
+      this.#unshiftOwn(spilled);
+      throw e;
     }
     const total = spilledLen + this.#avail;
-    if (buf && total > buf.length) throw rangeError('buf', `at least ${total} bytes`, buf.length);
     const out = buf ? buf.subarray(0, total) : Buffer.allocUnsafe(total);
     let at = 0;
     for (const b of spilled) {
@@ -435,6 +480,19 @@ export class Stream implements MultishotListener {
     this.#copy(out, at, this.#avail);
     this.#consume(this.#avail);
     return out;
+  }
+
+  /** Put bytes of our own back in front of the buffered ones (in order). */
+  #unshiftOwn(bufs: Buffer[]): void {
+    const h = this.#head;
+    const bs = bufs.filter((b) => b.length > 0);
+    if (bs.length === 0) return;
+    this.#bids.splice(h, 0, ...bs.map(() => -1));
+    this.#bufs.splice(h, 0, ...bs);
+    this.#starts.splice(h, 0, ...bs.map(() => 0));
+    this.#ends.splice(h, 0, ...bs.map((b) => b.length));
+    for (const b of bs) this.#avail += b.length;
+    this.#scanned = 0;
   }
 
   // ---- RESP (src/resp.ts has the value mapping) ------------------------------
@@ -456,11 +514,14 @@ export class Stream implements MultishotListener {
   }
 
   async #respLine(eofOk: boolean): Promise<string | null> {
-    const line = (await this.getLine(null, RESP_MAX_LINE)) as string | null;
-    if (line === null) {
-      if (this.#avail > RESP_MAX_LINE) throw new RESPProtocolError(`line longer than ${RESP_MAX_LINE} bytes`);
-      if (!eofOk) throw new RESPProtocolError('EOF inside a value');
+    let line: string | null;
+    try {
+      line = await this.getLine(null, RESP_MAX_LINE);
+    } catch (e) {
+      if (e instanceof LineTooLongError) throw new RESPProtocolError(`line longer than ${RESP_MAX_LINE} bytes`);
+      throw e;
     }
+    if (line === null && !eofOk) throw new RESPProtocolError('EOF inside a value');
     if (line === '') throw new RESPProtocolError('empty line');
     return line;
   }
@@ -513,11 +574,7 @@ export class Stream implements MultishotListener {
       case 44: // , double
         return parseDouble(line);
       case 40: // ( big number
-        try {
-          return BigInt(line.slice(1));
-        } catch {
-          throw new RESPProtocolError(`bad big number ${JSON.stringify(line)}`);
-        }
+        return parseBigInt(line, 'big number');
       case 33: {
         // ! bulk error
         const n = await this.#respCount(line, 'bulk');
@@ -597,7 +654,8 @@ export class Stream implements MultishotListener {
       const rest = Buffer.allocUnsafe(this.#avail);
       this.#copy(rest, 0, rest.length);
       this.#consume(rest.length);
-      stashLeftover(this.#core, this.fd, rest);
+      if (this.#source !== null) this.#source.unread(rest);
+      else stashLeftover(this.#core, this.fd, rest);
     }
   }
 

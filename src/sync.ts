@@ -14,10 +14,12 @@
  */
 import type { Core } from './core.js';
 import type { ParkWait } from './fiber.js';
+import { QueueClosedError } from './errors.js';
 
 /** Something an item or the lock can be handed to. @internal */
 export interface Waiter {
   wake(value: unknown): boolean;
+  fail(error: unknown): boolean;
 }
 
 /** A FIFO of values with O(1) push/shift at both ends (amortised). @internal */
@@ -79,6 +81,9 @@ export class Deque<T> {
 
 /** A lock for the fibers of one machine; FIFO among waiters. Use `m.synchronize(mu, fn)`. */
 export class Mutex {
+  // Nominal typing: the internals are stripped from the .d.ts, and without a
+  // private member any object with `isLocked` would type-check as a Mutex.
+  declare private readonly _mutexBrand: never;
   /** @internal */ locked = false;
   /** @internal */ readonly waiters = new Deque<Waiter>();
 
@@ -102,12 +107,31 @@ export class Mutex {
 
 /** A FIFO queue for the fibers of one machine. Use `m.push/unshift/shift/pop`. */
 export class Queue<T = unknown> {
+  // Nominal typing (see Mutex): a SharedQueue must not pass for a Queue.
+  declare private readonly _queueBrand: never;
   /** @internal */ readonly items = new Deque<T>();
   /** @internal */ readonly waiters = new Deque<Waiter>();
+  /** @internal */ closed = false;
 
   /** Items in the queue. */
   get count(): number {
     return this.items.length;
+  }
+
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * No more items: waiting takers (shift, pop, select) reject with a
+   * QueueClosedError, and so do later takes once the items left are taken;
+   * push/unshift throw it. `for await (const x of m.each(queue))` ends.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) w.fail(new QueueClosedError());
   }
 
   /** @internal Give `v` to the first live waiter; false if nobody took it. */
@@ -157,6 +181,7 @@ export function take<T>(core: Core, q: Queue<T>, back: boolean): Promise<T> {
   try {
     const scope = core.enterScope();
     if (q.items.length > 0) return Promise.resolve((back ? q.items.pop() : q.items.shift()) as T);
+    if (q.closed) return Promise.reject(new QueueClosedError());
     const w = core.lineWait(scope);
     q.waiters.push(w);
     w.ctx = q.waiters;

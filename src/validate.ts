@@ -2,7 +2,7 @@
  * Node-style argument checks, run before anything is submitted. Each throws
  * a TypeError/RangeError with `code` ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE;
  * Promise-returning methods turn the throw into a rejection.
- * @internal
+ * Internal module (not exported by the package).
  */
 
 type CodedError = Error & { code: string };

@@ -29,7 +29,7 @@
  * the iovec array, pin1 the batch's chunks) until its final CQE, like every
  * op (op.ts). The iovec array is reused only after that CQE: one op per fd
  * is in flight at a time.
- * @internal
+ * Internal module (not exported by the package).
  */
 import { als, type Core, fillIovecs } from './core.js';
 import { MachineClosedError, UMError } from './errors.js';

@@ -86,6 +86,6 @@ test('struct layouts the TS side relies on', async () => {
   assert.equal(L.sockaddrStorage, 128);
   // The SQE template is one SQE of int32 words.
   const m = createMachine();
-  assert.equal(m._core.tmpl.length * 4, L.sqe);
+  assert.equal((m as unknown as { _core: { tmpl: Int32Array } })._core.tmpl.length * 4, L.sqe);
   assertNoPendingOps(m);
 });

@@ -14,9 +14,9 @@ import { assertNoPendingOps, createMachine } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
-function run(name: string, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(name: string, args: string[] = [], scriptArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...args, fixtures + name], { timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...args, fixtures + name, ...scriptArgs], { timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
@@ -34,11 +34,31 @@ test('a pending op keeps the process alive until it completes', async () => {
   assert.equal(r.stdout.trim(), 'done');
 });
 
-test('an unjoined failing fiber is printed to stderr and does not crash', async () => {
+test("an unjoined failing fiber follows Node's unhandled-rejection policy: the default (throw) exits non-zero", async () => {
   const r = await run('unhandled.mjs');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /fiber failed on purpose/);
+  assert.equal(r.stdout.trim(), '');
+});
+
+test('an unjoined failing fiber under --unhandled-rejections=warn: a warning, the process goes on', async () => {
+  const r = await run('unhandled.mjs', ['--unhandled-rejections=warn']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /fiber failed on purpose/);
   assert.equal(r.stdout.trim(), 'still running');
+});
+
+test("an unjoined failing fiber reaches process.on('unhandledRejection')", async () => {
+  const r = await run('unhandled.mjs', [], ['listener']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['unhandledRejection: fiber failed on purpose', 'still running']);
+});
+
+test('with m.onUnhandledFiberError set, the handler gets the error and the process goes on (exit 0)', async () => {
+  const r = await run('unhandled.mjs', [], ['handler']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['handled: fiber failed on purpose (done: true)', 'still running']);
+  assert.doesNotMatch(r.stderr, /fiber failed/);
 });
 
 test('a completion caused by another process wakes the machine', async () => {

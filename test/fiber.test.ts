@@ -84,7 +84,7 @@ test('await waits for all fibers, including failed and terminated ones', async (
     order.push('b');
     return 'b';
   });
-  const c = m.spin(() => m.sleep(0));
+  const c = m.spin(() => m.sleep(Infinity));
   const waiter = m.spin(() => m.await(new Set([a, b]), [c]));
   await m.join(b);
   assert.equal(waiter.done, false);
@@ -137,7 +137,7 @@ test('a terminated fiber that catches Terminate still cannot issue ops', async (
   const m = createMachine();
   const f = m.spin(async () => {
     try {
-      await m.sleep(0);
+      await m.sleep(Infinity);
     } catch {
       /* swallow */
     }

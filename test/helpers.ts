@@ -3,7 +3,7 @@
 // wait for a condition, temporary directories, and forced GC.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -81,9 +81,13 @@ export async function tcpPair(m: UringMachine): Promise<[number, number, number]
   return [a, b, listener];
 }
 
-/** The port a socket is bound to, from /proc/net/tcp (no getsockname op in the API). */
-export async function localPort(_m: unknown, fd: number): Promise<number> {
-  const { readlinkSync, readFileSync } = await import('node:fs');
+/** The port a socket is bound to (getsockname). */
+export async function localPort(m: UringMachine, fd: number): Promise<number> {
+  return m.getsockname(fd).port;
+}
+
+/** The port a socket is bound to, read from /proc/net/tcp{,6} (independent of getsockname). */
+export function procPort(fd: number): number {
   const inode = /socket:\[(\d+)\]/.exec(readlinkSync(`/proc/self/fd/${fd}`))![1];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
@@ -93,7 +97,6 @@ export async function localPort(_m: unknown, fd: number): Promise<number> {
   }
   throw new Error('socket not found');
 }
-
 
 /**
  * The path of test/fixtures/seccomp-deny (built with cc on first use, into

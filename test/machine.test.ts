@@ -243,7 +243,7 @@ test('constants come from the system headers', () => {
     STATX_SIZE: 0x200, STATX_BASIC_STATS: 0x7ff, STDIN_FILENO: 0, STDOUT_FILENO: 1, STDERR_FILENO: 2,
     AT_FDCWD: -100, AT_REMOVEDIR: 0x200, AT_EMPTY_PATH: 0x1000, WEXITED: 4,
   };
-  for (const [k, v] of Object.entries(expected)) assert.equal(C[k], v, k);
+  for (const [k, v] of Object.entries(expected)) assert.equal(C[k as keyof typeof C], v, k);
   for (const prefix of ['O_', 'AT_', 'AF_', 'SOCK_', 'SOL_', 'SO_', 'IPPROTO_', 'TCP_', 'MSG_', 'SHUT_', 'POLL', 'STATX_', 'P_', 'W', 'SIG', 'SPLICE_F_', 'POSIX_FADV_', 'MADV_', 'XATTR_', 'RENAME_']) {
     assert.ok(Object.keys(C).some((k) => k.startsWith(prefix)), prefix);
   }

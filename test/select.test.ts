@@ -60,8 +60,8 @@ test('select: timeout racing a push: exactly one outcome, no item lost', async (
       await m.sleep(i % 3 === 0 ? 0.5 : 1);
       m.push(q, i);
     });
-    await m.join(p);
-    await m.await(s);
+    await m.await(s, p); // s may time out while p runs: awaited together, so not unhandled
+    assert.equal(p.error, undefined);
     if (s.error === undefined) {
       assert.deepEqual(s.result, { index: 0, value: i });
       assert.equal(q.count, 0);
@@ -225,8 +225,8 @@ test('select: timeout racing a SharedQueue push: exactly one outcome, no item lo
       await m.sleep(i % 3 === 0 ? 0.5 : 1);
       await m.push(sq, String(i));
     });
-    await m.join(p);
-    await m.await(s);
+    await m.await(s, p); // s may time out while p runs: awaited together, so not unhandled
+    assert.equal(p.error, undefined);
     if (s.error === undefined) {
       assert.deepEqual(s.result, { index: 0, value: String(i) });
       assert.equal(sq.count, 0);

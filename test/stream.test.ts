@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { TimeoutError, UM, constants, type UringMachine } from 'uringmachine';
+import { LineTooLongError, TimeoutError, UM, constants, type UringMachine } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, tcpPair } from './helpers.js';
 
@@ -57,13 +57,14 @@ for (const kind of KINDS) {
     assertNoPendingOps(m);
   });
 
-  test(`${kind}: getLine limit: a longer line is null and the position is unchanged; buf`, async () => {
+  test(`${kind}: getLine limit: a longer line rejects with LineTooLongError (not null, which is EOF) and the position is unchanged; buf`, async () => {
     const m = machine();
     const [r, w] = await pair(m, kind);
-    const f = feed(m, w, ['0123456789ABCDEFGHIJ\r\n', 'short\n', 'exactly10!\r\n', 'into a buffer\n', 'too long for buf\n']);
+    const f = feed(m, w, ['0123456789ABCDEFGHIJ\r\n', 'short\n', 'exactly10!\r\n', 'into a buffer\n', 'too long for buf\n', 'unterminated, too long']);
     const s = m.stream(r);
-    assert.equal(await s.getLine(null, 10), null, 'longer than 10');
-    assert.equal(await s.getLine(null, -10), null, 'negative limit: same as |limit|');
+    const tooLong = (limit: number) => (e: unknown) => e instanceof LineTooLongError && e.code === 'ERR_UM_LINE_TOO_LONG' && e.limit === limit;
+    await assert.rejects(s.getLine(null, 10), tooLong(10), 'longer than 10');
+    await assert.rejects(s.getLine(null, -10), tooLong(10), 'negative limit: same as |limit|');
     assert.equal(await s.getLine(null, 20), '0123456789ABCDEFGHIJ', 'position unchanged');
     assert.equal(await s.getLine(null, 10), 'short');
     assert.equal(await s.getLine(null, 10), 'exactly10!', 'limit counts the line without CRLF');
@@ -72,9 +73,13 @@ for (const kind of KINDS) {
     assert.ok(Buffer.isBuffer(got));
     assert.equal(got.buffer, buf.buffer, 'a subarray of buf');
     assert.equal(got.toString(), 'into a buffer');
-    assert.equal(await s.getLine(Buffer.alloc(5)), null, 'longer than buf');
+    await assert.rejects(s.getLine(Buffer.alloc(5)), tooLong(5), 'longer than buf');
     assert.equal(await s.getLine(), 'too long for buf');
-    await m.join(f);
+    await m.join(f); // feed closed w
+    // At EOF: an unterminated last line over the limit is too long, not EOF; then EOF is null.
+    await assert.rejects(s.getLine(null, 5), tooLong(5));
+    assert.equal(await s.getLine(), 'unterminated, too long');
+    assert.equal(await s.getLine(null, 5), null);
     await m.close(r);
     assertNoPendingOps(m);
   });

@@ -384,13 +384,34 @@ test('waitid: exit code (P_PID) and killing signal (P_PIDFD), with si_code', asy
   closeSync(pidfd);
   await exited(c2);
 
-  // Without WNOWAIT the child is reaped here (libuv then finds nothing to
-  // reap, and node's 'exit' never fires: unref it so it does not hold the loop).
-  const c3 = spawn('/bin/sh', ['-c', 'exit 3'], { stdio: 'ignore' });
-  c3.unref();
-  waitZombie(c3.pid!);
-  assert.deepEqual(await m.waitid(C.P_ALL!, 0, C.WEXITED!), { pid: c3.pid, status: 3, code: C.CLD_EXITED });
-  assert.equal(existsSync(`/proc/${c3.pid}`), false);
+  // (Without WNOWAIT, see the next test: it is added for node's children.)
+  assertNoPendingOps(m);
+});
+
+test("waitid on a child of node:child_process does not steal its exit: WNOWAIT is added, 'exit' still fires with the status", async (t) => {
+  const m = createMachine();
+  if (!needsWaitid(t, m)) return;
+  const c1 = spawn('/bin/sh', ['-c', 'exit 7'], { stdio: 'ignore' });
+  const exit1 = new Promise<number | null>((resolve) => c1.once('exit', (code) => resolve(code)));
+  waitZombie(c1.pid!);
+  assert.deepEqual(await m.waitid(C.P_PID!, c1.pid!, C.WEXITED!), { pid: c1.pid, status: 7, code: C.CLD_EXITED });
+  assert.equal(await exit1, 7, "node's 'exit' got the status");
+  // By pidfd too.
+  const c2 = spawn('/bin/sh', ['-c', 'exit 5'], { stdio: 'ignore' });
+  const exit2 = new Promise<number | null>((resolve) => c2.once('exit', (code) => resolve(code)));
+  const pidfd = UM.pidfdOpen(c2.pid!);
+  waitZombie(c2.pid!);
+  assert.deepEqual(await m.waitid(C.P_PIDFD!, pidfd, C.WEXITED!), { pid: c2.pid, status: 5, code: C.CLD_EXITED });
+  closeSync(pidfd);
+  assert.equal(await exit2, 5);
+  // P_ALL / P_PGID could reap one of node's children: refused while it has some.
+  const c3 = spawn('sleep', ['30'], { stdio: 'ignore' });
+  await assert.rejects(m.waitid(C.P_ALL!, 0, C.WEXITED!), { code: 'ERR_UM_WAITID_NODE_CHILD' });
+  await assert.rejects(m.waitid(C.P_PGID!, 0, C.WEXITED! | C.WNOHANG!), { code: 'ERR_UM_WAITID_NODE_CHILD' });
+  // With WNOWAIT nothing is reaped: allowed.
+  assert.deepEqual(await m.waitid(C.P_ALL!, 0, C.WEXITED! | C.WNOHANG! | C.WNOWAIT!), { pid: 0, status: 0, code: 0 });
+  c3.kill('SIGKILL');
+  await exited(c3);
   assertNoPendingOps(m);
 });
 

@@ -22,15 +22,27 @@ test('sleep resolves ms; shorter sleeps finish first', async () => {
   assertNoPendingOps(m);
 });
 
-test('sleep(0) and negative ms sleep until cancelled', async () => {
+test('sleep(ms <= 0) resolves after one pass of the machine (like setTimeout(0)); only sleep(Infinity) sleeps until cancelled', async () => {
   const m = createMachine();
-  const f = m.spin(() => m.sleep(0));
-  const g = m.spin(() => m.sleep(-5));
-  await m.sleep(20);
-  assert.equal(f.done, false);
-  assert.equal(g.done, false);
-  m.terminate(f, g);
-  assert.deepEqual(await m.join(f, g), [undefined, undefined]);
+  const order: string[] = [];
+  const long = m.spin(async () => {
+    await m.sleep(30);
+    order.push('30 ms');
+  });
+  const zero = m.spin(async () => order.push(`zero ${await m.sleep(0)}`));
+  const negative = m.spin(async () => order.push(`negative ${await m.sleep(-5)}`));
+  // A deadline already past: sleep(deadline - Date.now()) must not hang.
+  const past = m.spin(async () => order.push(`past ${(await m.sleep(Date.now() - 1000 - Date.now())) < 0}`));
+  const forever = m.spin(() => m.sleep(Infinity));
+  await m.join(zero, negative, past);
+  assert.equal(long.done, false);
+  await m.join(long);
+  assert.deepEqual(order.slice(0, 3).sort(), ['negative -5', 'past true', 'zero 0']);
+  assert.deepEqual(order.slice(3), ['30 ms']);
+  assert.equal(forever.done, false);
+  assert.equal(m.metrics().opsPending, 1);
+  m.terminate(forever);
+  assert.equal(await m.join(forever), undefined);
   assertNoPendingOps(m);
 });
 
@@ -334,9 +346,11 @@ test('prepTimeout: result, cancel after done is a no-op; cancelled op rejects ev
   const c = m.prepTimeout(10_000);
   assert.equal(m.metrics().opsPending, 1);
   const waiters = [m.spin(() => c.await()), m.spin(() => c.join())];
+  // Both joined before they fail (an unjoined failing fiber is an unhandled rejection).
+  const joined = waiters.map((w) => assert.rejects(m.join(w), { code: 'ECANCELED' }));
   await m.sleep(1);
   c.cancel();
-  for (const w of waiters) await assert.rejects(m.join(w), { code: 'ECANCELED' });
+  await Promise.all(joined);
   assert.equal(c.result, undefined);
   assert.equal(c.cancelled, true);
   await assert.rejects(c.await(), { code: 'ECANCELED' });
