@@ -131,10 +131,24 @@ function waitExecutor(resolve: (v: unknown) => void, reject: (e: unknown) => voi
   executorWait!.reject = reject;
 }
 
+/**
+ * How many runqueue resumptions a turn runs before it turns to I/O again
+ * (validated by the facade, src/balance.ts):
+ * - fixed: always `limit`;
+ * - share: `ceil(share * runqueue length)` within [min, max], and `min` while
+ *   completions or deferred task work already wait in the ring;
+ * - latency: steered so that the CPU time between two I/O passes, measured
+ *   over sampled windows of turns, approaches `targetMs` (the default).
+ */
+export type SwitchPolicy =
+  | { kind: 'fixed'; limit: number }
+  | { kind: 'share'; share: number; min: number; max: number }
+  | { kind: 'latency'; targetMs: number; min: number; max: number };
+
 export interface CoreOptions {
   entries: number;
   sqpollIdleMs: number;
-  maxSwitches: number | 'adaptive';
+  maxSwitches: SwitchPolicy;
   bufferPool?: BufferPoolOptions;
   /** Capture the submitting caller's stack for each op (UringMachineOptions.stackTraces). */
   stackTraces?: boolean;
@@ -152,6 +166,23 @@ function withSite(err: UMError, site: Site): UMError {
   return err;
 }
 
+const POLICY_FIXED = 0;
+const POLICY_SHARE = 1;
+const POLICY_LATENCY = 2;
+/** Busy turns (the limit was used up) per clock sample of the latency policy. */
+const SAMPLE_TURNS = 16;
+/**
+ * The latency policy's clock: the process's CPU time in ms (getrusage, about
+ * 1 µs a read, so once per SAMPLE_TURNS busy turns), not wall time. Time the
+ * process spends preempted by others is no runqueue work a smaller limit
+ * could cut, and counting it made the limit swing on a shared machine
+ * (bench/RESULTS.md, "Balancing").
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** Buffer group ids: the main pool, and plain (non-incremental) buffers for bundles. */
 const BGID_POOL = 0;
 const BGID_BUNDLE = 1;
@@ -166,6 +197,14 @@ export class Core implements Scheduler {
   readonly size: number;
   readonly probe: Uint8Array;
   readonly runq = new RunQueue();
+  /**
+   * Resumptions made while a CQE batch is settled (a multishot shot waking
+   * its iterator's fiber, ...): run at the start of the next turn's runqueue
+   * step, ahead of the runqueue and outside its limit, like the one-shot
+   * completions that resolve their promises directly. Behind a long
+   * runqueue they would wait for all of it however small the limit.
+   */
+  readonly #ioq = new RunQueue(64);
   readonly fibers = new Set<Fiber>();
   /** The owner of waits made outside any fiber or scope (top-level shift, select...). */
   readonly orphans = new Task();
@@ -207,8 +246,18 @@ export class Core implements Scheduler {
   #idleCheckScheduled = false;
   #finishSeq = 0;
 
+  /** The switch limit the last turn used (the fixed limit, or the policy's current value). */
   maxSwitches: number;
-  readonly adaptive: boolean;
+  readonly #policy: number;
+  readonly #share: number;
+  readonly #minSwitches: number;
+  readonly #maxSwitches: number;
+  readonly #targetMs: number;
+  /** Latency policy: busy turns and the CPU clock (ms) since the sample window opened (-1: closed). */
+  #windowTurns = 0;
+  #windowStart = -1;
+  /** Turns run (I/O passes) since the machine was created. */
+  totalTurns = 0;
 
   totalOps = 0;
   totalSwitches = 0;
@@ -297,14 +346,26 @@ export class Core implements Scheduler {
     // on both sides (see #eventfdOn); elsewhere the eventfd just stays on.
     this.#cqFlags = map.cqFlags > 0 && process.arch === 'x64' ? new Uint32Array(map.sqRing, map.cqFlags, 1) : null;
     this.probe = this.ring.probe();
-    this.adaptive = opts.maxSwitches === 'adaptive';
-    this.maxSwitches = this.adaptive ? 64 : (opts.maxSwitches as number);
+    const p = opts.maxSwitches;
+    if (p.kind === 'fixed') {
+      this.#policy = POLICY_FIXED;
+      this.#share = 0;
+      this.#minSwitches = this.#maxSwitches = p.limit;
+      this.#targetMs = 0;
+    } else {
+      this.#policy = p.kind === 'share' ? POLICY_SHARE : POLICY_LATENCY;
+      this.#share = p.kind === 'share' ? p.share : 0;
+      this.#minSwitches = p.min;
+      this.#maxSwitches = p.max;
+      this.#targetMs = p.kind === 'latency' ? p.targetMs : 0;
+    }
+    this.maxSwitches = p.kind === 'fixed' ? p.limit : Math.min(p.max, Math.max(p.min, 64));
   }
 
   // ---- Scheduler -----------------------------------------------------------
 
   schedule(fn: Resume, arg: unknown): void {
-    this.runq.push(fn, arg);
+    (this.#processing ? this.#ioq : this.runq).push(fn, arg);
     this.#scheduleFlush();
   }
 
@@ -328,15 +389,26 @@ export class Core implements Scheduler {
   /** One turn of the machine: I/O, then at most maxSwitches resumptions. */
   turn(): void {
     if (this.closed) return;
-    const reaped = this.reap();
-    const limit = this.maxSwitches;
+    this.reap();
+    this.totalTurns++;
+    const policy = this.#policy;
+    let limit = this.maxSwitches;
+    if (policy === POLICY_SHARE) limit = this.#shareLimit();
+    let io = 0;
+    while (this.#ioq.runOne()) io++;
     let k = 0;
     while (k < limit && this.runq.runOne()) k++;
-    this.totalSwitches += k;
-    if (this.adaptive) {
-      // Completions waiting means I/O is busy: switch less between reaps.
-      if (reaped > 0) this.maxSwitches = Math.max(16, this.maxSwitches >> 1);
-      else if (k === limit) this.maxSwitches = Math.min(4096, this.maxSwitches << 1);
+    this.totalSwitches += k + io;
+    if (policy === POLICY_LATENCY) {
+      // Only turns that used up their budget say anything about the cost of
+      // a switch; a turn that emptied the runqueue ends the window (what
+      // follows it may be idle time, not work).
+      if (k === limit && this.runq.length > 0) {
+        if (this.#windowStart < 0) {
+          this.#windowStart = cpuMs();
+          this.#windowTurns = 0;
+        } else if (++this.#windowTurns === SAMPLE_TURNS) this.#steer();
+      } else this.#windowStart = -1;
     }
     if (this.runq.length > 0) this.#scheduleFlush();
     else if (this.#eventfdOff && !this.#flushScheduled) this.#eventfdOn();
@@ -346,6 +418,41 @@ export class Core implements Scheduler {
       this.#idleCheckScheduled = true;
       setImmediate(this.#idleCheck);
     }
+  }
+
+  /**
+   * The share policy's limit: a share of the runqueue as it stands, within
+   * [min, max]; only `min` while the ring already holds completions or
+   * deferred task work (both free loads of the mapped ring words), so that a
+   * long runqueue does not hold back I/O that is ready.
+   */
+  #shareLimit(): number {
+    if (
+      (Atomics.load(this.#sqFlags, 0) & SQ_TASKRUN) !== 0 ||
+      Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
+    ) {
+      return (this.maxSwitches = this.#minSwitches);
+    }
+    const n = Math.ceil(this.runq.length * this.#share);
+    return (this.maxSwitches = n < this.#minSwitches ? this.#minSwitches : n > this.#maxSwitches ? this.#maxSwitches : n);
+  }
+
+  /**
+   * The latency policy, once per SAMPLE_TURNS busy turns: the mean (CPU)
+   * time between two I/O passes over the window against the target; the limit is
+   * scaled by their ratio (at most 2x either way per window, so that one
+   * noisy window, a GC pause, cannot swing it), within [min, max].
+   */
+  #steer(): void {
+    const now = cpuMs();
+    const interval = (now - this.#windowStart) / SAMPLE_TURNS;
+    this.#windowStart = now;
+    this.#windowTurns = 0;
+    let ratio = interval > 0 ? this.#targetMs / interval : 2;
+    if (ratio > 2) ratio = 2;
+    else if (ratio < 0.5) ratio = 0.5;
+    const next = Math.round(this.maxSwitches * ratio);
+    this.maxSwitches = next < this.#minSwitches ? this.#minSwitches : next > this.#maxSwitches ? this.#maxSwitches : next;
   }
 
   /**
@@ -1006,7 +1113,7 @@ export class Core implements Scheduler {
     // Waits outside fibers: at top level, and in scopes opened there.
     this.orphans.cancelWaits(null, err);
     for (const task of this.tasks) task.cancelWaits(null, err);
-    while (this.runq.runOne()) this.totalSwitches++;
+    while (this.#ioq.runOne() || this.runq.runOne()) this.totalSwitches++;
   }
 
   // ---- Metrics -------------------------------------------------------------
@@ -1017,9 +1124,11 @@ export class Core implements Scheduler {
       totalOps: this.totalOps,
       totalSwitches: this.totalSwitches,
       totalWaits: this.totalWaits,
+      totalTurns: this.totalTurns,
+      switchLimit: this.maxSwitches,
       opsPending: this.pending,
       opsUnsubmitted: this.closed ? 0 : (this.tail - Atomics.load(this.#sqHead, 0)) >>> 0,
-      opsRunqueue: this.runq.length,
+      opsRunqueue: this.runq.length + this.#ioq.length,
       opsFree: this.#free.length,
       opsTransient: this.transient,
       cancelsRaced: this.cancelRaces,
@@ -1044,6 +1153,10 @@ export interface Metrics {
   totalSwitches: number;
   /** Times a fiber parked on something other than a kernel op. */
   totalWaits: number;
+  /** Turns run: I/O passes (submit + reap), each followed by at most switchLimit resumptions. */
+  totalTurns: number;
+  /** The runqueue resumptions the last turn was allowed (fixed, or the balancing policy's current value). */
+  switchLimit: number;
   /** Ops submitted (or prepared) whose final completion has not arrived, including ops being cancelled. */
   opsPending: number;
   /** SQEs prepared but not yet taken by the kernel. */

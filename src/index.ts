@@ -3,7 +3,7 @@
  * not exported here is internal.
  */
 export { UringMachine, UM } from './machine.js';
-export type { UringMachineOptions, Statx, Metrics, ProbeFeatures, ProbeResult } from './machine.js';
+export type { UringMachineOptions, Statx, Metrics, ProbeFeatures, ProbeResult, MaxSwitchesOption } from './machine.js';
 export { Fiber } from './fiber.js';
 export { AsyncOp } from './async-op.js';
 export {

@@ -38,6 +38,7 @@ import * as fsOps from './fs-ops.js';
 import * as poolOps from './pool-ops.js';
 import { Stream, validateStreamOptions, type StreamOptions } from './stream.js';
 import { validatePoolOptions, type BufferPoolOptions } from './buffer-pool.js';
+import { switchPolicy, type MaxSwitchesOption } from './balance.js';
 import type { WaitidResult } from './fs-ops.js';
 import { readFiles as readFilesImpl, type ReadFilesOptions } from './read-files.js';
 import * as writeQueue from './write-queue.js';
@@ -81,6 +82,7 @@ export type { ProbeFeatures, ProbeResult } from './probe.js';
 export type { ConnectOptions, ListenOptions, LookupAddress, LookupFunction } from './dns-connect.js';
 export type { AcceptedConnection, AcceptOptions, SocketAddress } from './net-names.js';
 export type { UncancellableOptions } from './shield.js';
+export type { MaxSwitchesOption } from './balance.js';
 
 /** Options of `new UringMachine()`. */
 export interface UringMachineOptions {
@@ -88,8 +90,13 @@ export interface UringMachineOptions {
   entries?: number;
   /** Use a kernel SQ polling thread (off by default). */
   sqpoll?: boolean | { idleMs: number };
-  /** Runqueue resumptions per turn before I/O is processed again (default 64). */
-  maxSwitches?: number | 'adaptive';
+  /**
+   * How many runqueue resumptions a turn runs before I/O is processed again
+   * (docs/API.md, "Balancing I/O with the runqueue"): a fixed number,
+   * `{ runqueueShare, min?, max? }`, or `'adaptive'` (the default: a 1 ms
+   * target) / `{ targetLatencyMs?, min?, max? }`.
+   */
+  maxSwitches?: MaxSwitchesOption;
   /**
    * The automatic buffer pool used by recvEach, readEach, streams and
    * bundles (created on first use): `bufferSize` (default 64 KiB with
@@ -207,8 +214,7 @@ export class UringMachine {
         sqpollIdleMs = opts.sqpoll.idleMs;
       } else throw argTypeError('opts.sqpoll', 'a boolean or { idleMs }', opts.sqpoll);
     }
-    const maxSwitches = opts.maxSwitches ?? 64;
-    if (maxSwitches !== 'adaptive') validateInt32(maxSwitches, 'opts.maxSwitches', 1);
+    const maxSwitches = switchPolicy(opts.maxSwitches);
     const bufferPool = validatePoolOptions(opts.bufferPool);
     if (opts.stackTraces !== undefined && typeof opts.stackTraces !== 'boolean') throw argTypeError('opts.stackTraces', 'of type boolean', opts.stackTraces);
     this.#core = createCore({ entries, sqpollIdleMs, maxSwitches, bufferPool, stackTraces: opts.stackTraces });

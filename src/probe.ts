@@ -161,7 +161,7 @@ export function probe(): ProbeResult {
   const kernel = release();
   let core: Core;
   try {
-    core = createCore({ entries: 8, sqpollIdleMs: -1, maxSwitches: 64, bufferPool: validatePoolOptions(undefined) });
+    core = createCore({ entries: 8, sqpollIdleMs: -1, maxSwitches: { kind: 'fixed', limit: 64 }, bufferPool: validatePoolOptions(undefined) });
   } catch (e) {
     const err = e as { message?: unknown; code?: unknown; syscall?: unknown };
     return {

@@ -10,7 +10,7 @@ import { constants as C, MachineClosedError, UM, UringMachine } from 'uringmachi
 
 import { assertNoPendingOps, createMachine } from './helpers.js';
 
-const METRICS = ['size', 'totalOps', 'totalSwitches', 'totalWaits', 'opsPending', 'opsUnsubmitted', 'opsRunqueue', 'opsFree', 'opsTransient',
+const METRICS = ['size', 'totalOps', 'totalSwitches', 'totalWaits', 'totalTurns', 'switchLimit', 'opsPending', 'opsUnsubmitted', 'opsRunqueue', 'opsFree', 'opsTransient',
   'bufferPoolBytes', 'bufferPoolBuffers', 'bufferPoolFree', 'bufferPoolInUse', 'bufferPoolEnobufs', 'cancelsRaced'];
 
 test('options: entries sets size (rounded up to a power of two), defaults to 4096', async () => {

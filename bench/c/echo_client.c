@@ -16,9 +16,19 @@
  * "clientCpuSeconds"} (this client's own user+system CPU time in the timed
  * phase, to show it is not the bottleneck).
  *
+ * Latency (bench/scenarios/balancing.ts): every round trip is timed, from
+ * just before its send to the completion that brings its last byte back
+ * (CLOCK_MONOTONIC); the JSON line then also has "p50Us", "p99Us", "p999Us",
+ * "maxUs" and "meanUs" over the timed phase. DURATION (seconds, 0 = off)
+ * turns ROUNDS into a maximum: once DURATION has passed, no connection
+ * starts another round trip, and the phase ends when the ones in flight are
+ * back (WARMUP_DURATION does the same for the warm-up). RLIMIT_NOFILE is
+ * raised to its hard limit so that thousands of connections fit.
+ *
  * Env: PORT (required, or the first argument), HOST (127.0.0.1), CONNS (50),
  * ROUNDS (2000), SIZE (64; keep it <= 64 KiB: a round's bytes must fit the
- * socket buffers), WARMUP (100), CLIENT (uring | epoll).
+ * socket buffers), WARMUP (100), CLIENT (uring | epoll), DURATION (0),
+ * WARMUP_DURATION (0).
  */
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -36,12 +46,45 @@ struct cconn {
 static long conns_n, size;
 static char *sendbuf, *recvbuf;
 
+/* Round-trip timing: when each connection's current round was sent, and
+ * every latency of the timed phase (seconds), grown as needed. */
+static double *sent_at, *lats, deadline;
+static size_t lats_n, lats_cap;
+static int timing;
+
+static void round_done(int ci, double now) {
+  if (!timing) return;
+  if (lats_n == lats_cap) {
+    lats_cap = lats_cap ? lats_cap * 2 : 1 << 16;
+    lats = realloc(lats, lats_cap * sizeof(double));
+    if (!lats) die("realloc", ENOMEM);
+  }
+  lats[lats_n++] = now - sent_at[ci];
+}
+
+/* Whether a connection whose round just finished starts another one. */
+static int more(struct cconn *c, double now) {
+  return --c->left > 0 && !(deadline > 0 && now >= deadline);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(double q) {
+  if (lats_n == 0) return 0;
+  size_t i = (size_t)(q * (double)(lats_n - 1) + 0.5);
+  return lats[i] * 1e6;
+}
+
 static void fill(char *buf, int ci, uint32_t round) {
   for (long i = 0; i < size; i++) buf[i] = (char)(ci * 31 + round * 7 + i);
 }
 
 static void send_round(struct cconn *c, int ci) {
   fill(sendbuf, ci, c->round);
+  sent_at[ci] = now_sec();
   long off = 0;
   while (off < size) {
     ssize_t w = send(c->fd, sendbuf + off, size - off, MSG_NOSIGNAL);
@@ -92,7 +135,9 @@ static double phase(struct cconn *cs, int ep, long rounds) {
       c->got += (uint32_t)r;
       if (c->got < size) continue;
       c->round++;
-      if (--c->left > 0)
+      double now = now_sec();
+      round_done(ci, now);
+      if (more(c, now))
         send_round(c, ci);
       else
         active--;
@@ -118,6 +163,7 @@ static uint32_t *usent;
 static void uring_send(struct cconn *c, int ci) {
   char *b = usend + (size_t)ci * size;
   fill(b, ci, c->round);
+  sent_at[ci] = now_sec();
   c->got = 0;
   usent[ci] = 0;
   prep_send(&uring, c->fd, b, (uint32_t)size, UUD(U_SEND, ci));
@@ -160,7 +206,9 @@ static double uring_phase(struct cconn *cs, long rounds) {
         c->got += (uint32_t)res;
         if (c->got == size) {
           c->round++;
-          if (--c->left > 0)
+          double now = now_sec();
+          round_done(ci, now);
+          if (more(c, now))
             uring_send(c, ci);
           else
             active--;
@@ -206,6 +254,13 @@ int main(int argc, char **argv) {
   conns_n = env_long("CONNS", 50);
   long rounds = env_long("ROUNDS", 2000), warmup = env_long("WARMUP", 100);
   size = env_long("SIZE", 64);
+  double duration = atof(getenv("DURATION") ? getenv("DURATION") : "0");
+  double warmup_duration = atof(getenv("WARMUP_DURATION") ? getenv("WARMUP_DURATION") : "0");
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   if (port <= 0 || port > 65535 || conns_n < 1 || rounds < 1 || size < 1 || warmup < 0) {
     fprintf(stderr, "usage: PORT=<port> [CONNS=50 ROUNDS=2000 SIZE=64 WARMUP=100 HOST=127.0.0.1] echo_client\n");
     return 1;
@@ -219,6 +274,7 @@ int main(int argc, char **argv) {
   sendbuf = malloc(size);
   recvbuf = malloc(size);
   struct cconn *cs = calloc(conns_n, sizeof(*cs));
+  sent_at = calloc(conns_n, sizeof(double));
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1", errno);
   for (long i = 0; i < conns_n; i++) {
@@ -235,21 +291,33 @@ int main(int argc, char **argv) {
   const char *mode = getenv("CLIENT") && *getenv("CLIENT") ? getenv("CLIENT") : "uring";
   int use_uring = strcmp(mode, "epoll") != 0;
   if (use_uring) uring_start(cs);
-  if (warmup > 0) use_uring ? uring_phase(cs, warmup) : phase(cs, ep, warmup);
+  if (warmup > 0) {
+    deadline = warmup_duration > 0 ? now_sec() + warmup_duration : 0;
+    use_uring ? uring_phase(cs, warmup) : phase(cs, ep, warmup);
+  }
   struct rusage r0, r1;
   getrusage(RUSAGE_SELF, &r0);
+  timing = 1;
+  deadline = duration > 0 ? now_sec() + duration : 0;
   double secs = use_uring ? uring_phase(cs, rounds) : phase(cs, ep, rounds);
   getrusage(RUSAGE_SELF, &r1);
+  qsort(lats, lats_n, sizeof(double), cmp_double);
+  double sum = 0;
+  for (size_t i = 0; i < lats_n; i++) sum += lats[i];
   double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
                (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
-  long total = conns_n * rounds;
+  long total = (long)lats_n;
   printf("{\"roundTrips\":%ld,\"seconds\":%.6f,\"rps\":%.0f,\"conns\":%ld,\"rounds\":%ld,\"size\":%ld,"
-         "\"clientCpuSeconds\":%.6f,\"client\":\"%s\"}\n",
-         total, secs, total / secs, conns_n, rounds, size, cpu, use_uring ? "uring" : "epoll");
+         "\"clientCpuSeconds\":%.6f,\"client\":\"%s\",\"p50Us\":%.1f,\"p99Us\":%.1f,\"p999Us\":%.1f,"
+         "\"maxUs\":%.1f,\"meanUs\":%.1f}\n",
+         total, secs, total / secs, conns_n, rounds, size, cpu, use_uring ? "uring" : "epoll", pct(0.5), pct(0.99),
+         pct(0.999), lats_n ? lats[lats_n - 1] * 1e6 : 0, lats_n ? sum / (double)lats_n * 1e6 : 0);
   if (use_uring) uring_stop();
   for (long i = 0; i < conns_n; i++) close(cs[i].fd);
   close(ep);
   free(cs);
+  free(sent_at);
+  free(lats);
   free(sendbuf);
   free(recvbuf);
   return 0;
