@@ -763,8 +763,9 @@ export class Core implements Scheduler {
         this.transient--; // an internal cancel
         continue;
       }
+      // One SQE per op (internal SQEs, such as link timeouts, are tagged above).
       const op = this.#ops[id];
-      if (op !== undefined && op.state !== OpState.FREE && !failed.includes(op)) failed.push(op);
+      if (op !== undefined && op.state !== OpState.FREE) failed.push(op);
     }
     this.tail = head;
     this.#state[1] = head;

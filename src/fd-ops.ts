@@ -104,7 +104,6 @@ function mapRecvFd(res: number, op: Op): number {
     const fd = b.readInt32LE(CTRL + L.cmsgData!);
     // More than one fd was sent: the kernel closed the ones that did not
     // fit (MSG_CTRUNC); the first one is still ours.
-    void flags;
     return fd;
   }
   if (res === 0) throw codedError(Error, 'ERR_UM_NO_FD', 'recvFd(): end of stream, no descriptor received');
