@@ -1081,12 +1081,14 @@ export class Core implements Scheduler {
       cancelAll();
       const deadline = Date.now() + 5000;
       while (this.pending > 0 && Date.now() < deadline) {
+        const before = this.pending;
         const n = this.ring.wait(this.tail, 1, 100);
         if (n < 0) break;
         if (n > 0) this.#process(n);
         // A multishot op between two shots can miss a cancel (see
-        // #missedCancel): ask again whenever a round brought nothing.
-        else cancelAll();
+        // #missedCancel): ask again whenever a round brought no final CQE
+        // (a multishot timer that missed it goes on posting F_MORE CQEs).
+        if (this.pending === before) cancelAll();
       }
       this.#deferredCancels.length = 0;
       if (this.pending > 0) {
