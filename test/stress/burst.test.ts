@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 
 import { constants as C, Queue, UM, type UringMachine } from 'uringmachine';
 import { createMachine, tcpPair } from '../helpers.js';
-import { checkPattern, fdCount, fillPattern, printTally, rngFor, scaled, tally, watchdog, type Rng } from './common.js';
+import { assertFdsAsBefore, checkPattern, fdSnapshot, fillPattern, printTally, rngFor, scaled, tally, watchdog, type Rng } from './common.js';
 
 const T0 = Date.now();
 after(() => printTally('burst', T0));
@@ -68,7 +68,7 @@ async function fileLife(m: UringMachine, rng: Rng, dir: string, i: number): Prom
 for (const place of places) {
   test(`${place.name}: bursts of open/write/fsync/statx/read/rename/unlink/close settle`, async () => {
     const rng = rngFor(`burst files ${place.name}`);
-    const fds0 = fdCount();
+    const fdt0 = fdSnapshot();
     const m = createMachine();
     const rounds = scaled(8);
     for (let r = 0; r < rounds; r++) {
@@ -81,7 +81,7 @@ for (const place of places) {
     }
     assert.equal(m.metrics().opsPending, 0);
     m.close();
-    assert.equal(fdCount(), fds0, 'fds leaked');
+    assertFdsAsBefore(fdt0, 'fds leaked');
   });
 
   test(`${place.name}: writeAsync bursts to files, then close: every byte on disk, in order`, async () => {
@@ -155,7 +155,7 @@ for (const place of places) {
 
 test('pipes: bursts of concurrent write/read/readEach/poll settle, bytes intact', async () => {
   const rng = rngFor('burst pipes');
-  const fds0 = fdCount();
+  const fdt0 = fdSnapshot();
   const m = createMachine();
   const rounds = scaled(10);
   for (let r = 0; r < rounds; r++) {
@@ -204,12 +204,12 @@ test('pipes: bursts of concurrent write/read/readEach/poll settle, bytes intact'
   }
   assert.equal(m.metrics().opsPending, 0);
   m.close();
-  assert.equal(fdCount(), fds0, 'fds leaked');
+  assertFdsAsBefore(fdt0, 'fds leaked');
 });
 
 test('sockets: bursts of TCP and unix send/recv/sendv/recvEach/select/queues settle, bytes intact', async () => {
   const rng = rngFor('burst sockets');
-  const fds0 = fdCount();
+  const fdt0 = fdSnapshot();
   const m = createMachine();
   const rounds = scaled(8);
   for (let r = 0; r < rounds; r++) {
@@ -270,5 +270,5 @@ test('sockets: bursts of TCP and unix send/recv/sendv/recvEach/select/queues set
   }
   assert.equal(m.metrics().opsPending, 0);
   m.close();
-  assert.equal(fdCount(), fds0, 'fds leaked');
+  assertFdsAsBefore(fdt0, 'fds leaked');
 });

@@ -25,7 +25,7 @@ import {
   type UringMachine,
 } from 'uringmachine';
 import { createMachine, localPort, tcpPair, tmpDir } from '../helpers.js';
-import { checkPattern, fdCount, fillPattern, printTally, rngFor, scaled, seedNote, tally, watchdog, watchProgress, type Rng } from './common.js';
+import { assertFdsAsBefore, checkPattern, fdCount, fdSnapshot, fillPattern, printTally, rngFor, scaled, seedNote, tally, watchdog, watchProgress, type Rng } from './common.js';
 
 const T0 = Date.now();
 after(() => printTally('race', T0));
@@ -315,7 +315,7 @@ for (const fam of FAMILIES) {
     const name = `${fam.kind} ${fam.writes.join('/')} -> ${style} read under random cancels: every byte once, in order`;
     test(name, async (t) => {
       const rng = rngFor(name);
-      const fds0 = fdCount();
+      const fdt0 = fdSnapshot();
       const m = createMachine();
       t.after(() => m.close()); // on failure: stop its fibers before the next test counts fds
       const ch = await channel(m, fam.kind, fam.writes);
@@ -347,7 +347,7 @@ for (const fam of FAMILIES) {
       assert.ok(tally.cancelled - c0 > 0, 'nothing was cancelled: the test tested nothing');
       assert.equal(m.metrics().opsPending, 0, 'ops pending');
       m.close();
-      assert.equal(fdCount(), fds0, 'fds leaked or closed twice');
+      assertFdsAsBefore(fdt0, 'fds leaked or closed twice');
     });
   }
 }
@@ -356,6 +356,7 @@ test('accept and connect under random cancels: every fd closed once, no connecti
   const name = 'accept/connect';
   const rng = rngFor(name);
   const fds0 = fdCount();
+  const fdt0 = fdSnapshot();
   const m = createMachine();
   const listener = await m.tcpListen('127.0.0.1', 0, 4096);
   const port = await localPort(m, listener);
@@ -411,7 +412,7 @@ test('accept and connect under random cancels: every fd closed once, no connecti
   assert.ok(tally.cancelled > c0, 'nothing was cancelled');
   assert.equal(m.metrics().opsPending, 0);
   m.close();
-  assert.equal(fdCount(), fds0, 'fds leaked or closed twice');
+  assertFdsAsBefore(fdt0, 'fds leaked or closed twice');
 });
 
 test('open, read and close of files under random cancels: every fd closed once', async (t) => {
@@ -439,7 +440,7 @@ test('open, read and close of files under random cancels: every fd closed once',
       files.push(p);
     }
   }
-  const fds0 = fdCount();
+  const fdt0 = fdSnapshot();
   const m = createMachine();
   const N = scaled(4000);
   let opened = 0;
@@ -485,13 +486,13 @@ test('open, read and close of files under random cancels: every fd closed once',
   assert.ok(tally.cancelled > c0, 'nothing was cancelled');
   assert.equal(m.metrics().opsPending, 0);
   m.close();
-  assert.equal(fdCount(), fds0, 'fds leaked or closed twice');
+  assertFdsAsBefore(fdt0, 'fds leaked or closed twice');
 });
 
 test('m.close(fd) under a pending read, write or recv: the op settles, the fd is closed once', async () => {
   const name = 'close(fd) under a pending op';
   const rng = rngFor(name);
-  const fds0 = fdCount();
+  const fdt0 = fdSnapshot();
   const m = createMachine();
   const N = scaled(1500);
   let settled = 0;
@@ -526,7 +527,7 @@ test('m.close(fd) under a pending read, write or recv: the op settles, the fd is
   assert.equal(settled, N);
   assert.equal(m.metrics().opsPending, 0);
   m.close();
-  assert.equal(fdCount(), fds0, 'fds leaked or closed twice');
+  assertFdsAsBefore(fdt0, 'fds leaked or closed twice');
 });
 
 test('Queue shift/pop under random cancels, pushes interleaved: every item exactly once', async () => {
