@@ -859,6 +859,7 @@ export class Core implements Scheduler {
     if (cancelError !== NONE) {
       if (res < 0 || this.#closing) {
         if (res >= 0 && kind.createsFd) native.closeSync(res);
+        else if (res >= 0 && kind.reclaim !== undefined) kind.reclaim(res, op);
         this.#release(op);
         reject(cancelError);
         return;

@@ -15,7 +15,7 @@
  */
 import { addressOf, type Core } from './core.js';
 import { native } from './native.js';
-import { OP_KINDS, OPCODES } from './op-kinds.js';
+import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
 import { begin, mapVoid, requireOp, setU64 } from './prep.js';
 import { codedError, validateFd, validateInteger } from './validate.js';
@@ -96,16 +96,35 @@ export function sendFd(core: Core, sock: number, fd: number): Promise<void> {
   }
 }
 
-function mapRecvFd(res: number, op: Op): number {
+/** The descriptor a completed RECVMSG installed, or -1 if none came. */
+function receivedFd(res: number, op: Op): number {
   const b = op.pin0 as Buffer;
   const ctrlLen = b.readUInt32LE(MSG + L.msg_controllen!);
-  const flags = b.readInt32LE(MSG + L.msg_flags!);
   if (res > 0 && ctrlLen >= L.cmsgLen1Fd! && b.readInt32LE(CTRL + L.cmsg_level!) === SOL_SOCKET && b.readInt32LE(CTRL + L.cmsg_type!) === SCM_RIGHTS) {
-    const fd = b.readInt32LE(CTRL + L.cmsgData!);
-    // More than one fd was sent: the kernel closed the ones that did not
-    // fit (MSG_CTRUNC); the first one is still ours.
-    return fd;
+    return b.readInt32LE(CTRL + L.cmsgData!);
   }
+  return -1;
+}
+
+/**
+ * recvFd's kind: a RECVMSG whose received descriptor is closed when the op
+ * completed but is rejected anyway (m.close() raced it), since no caller
+ * will ever see it (OpKind.reclaim).
+ */
+const RECV_FD_KIND: OpKind = Object.freeze({
+  ...OP_KINDS.recvFd,
+  reclaim(res: number, op: Op): void {
+    const fd = receivedFd(res, op);
+    if (fd >= 0) native.closeSync(fd);
+  },
+});
+
+function mapRecvFd(res: number, op: Op): number {
+  // More than one fd was sent: the kernel closed the ones that did not fit
+  // (MSG_CTRUNC); the first one is still ours.
+  const fd = receivedFd(res, op);
+  if (fd >= 0) return fd;
+  const flags = (op.pin0 as Buffer).readInt32LE(MSG + L.msg_flags!);
   if (res === 0) throw codedError(Error, 'ERR_UM_NO_FD', 'recvFd(): end of stream, no descriptor received');
   throw codedError(Error, 'ERR_UM_NO_FD', `recvFd(): ${res} byte(s) of data without a descriptor${(flags & MSG_CTRUNC) !== 0 ? ' (control data truncated)' : ''}`);
 }
@@ -118,7 +137,7 @@ export function recvFd(core: Core, sock: number): Promise<number> {
   try {
     validateFd(sock, 'sock');
     const msg = msghdr(-1);
-    const op = begin(core, OP_KINDS.recvFd);
+    const op = begin(core, RECV_FD_KIND);
     const t = core.tmpl;
     t[0] = OPCODES.RECVMSG;
     t[1] = sock;

@@ -5,6 +5,8 @@
  * keeps the two equal.
  * Internal module (not exported by the package).
  */
+import type { Op } from './op.js';
+
 export const OPCODES = {
   NOP: 0,
   READV: 1,
@@ -68,6 +70,13 @@ export interface OpKind {
   readonly syscall: string;
   /** The op creates a file descriptor (closed if its fiber was cancelled). */
   readonly createsFd: boolean;
+  /**
+   * Undo what a successful result holds beyond its number, when nobody will
+   * see it: called with res >= 0 when the op completed but is rejected
+   * anyway (the machine is closing). recvFd's result is a byte count, and
+   * the descriptor the kernel installed is in the op's msghdr: this closes it.
+   */
+  readonly reclaim?: (res: number, op: Op) => void;
 }
 
 function kind(opcode: number, syscall: string, floor: number, multishot = false, createsFd = false): OpKind {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 
 import { TimeoutError, UM, constants as C } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir } from './helpers.js';
+import { assertNoPendingOps, createMachine, fdTable, leakedFds, tmpDir } from './helpers.js';
 
 const AF_UNIX = C.AF_UNIX!;
 const SOCK_STREAM = C.SOCK_STREAM!;
@@ -75,4 +75,35 @@ test('recvFd waiting for a descriptor is cancelled by m.timeout and terminate; b
   await m.close(a);
   await m.close(b);
   assertNoPendingOps(m);
+});
+
+test('m.close() racing recvFd ops whose descriptors already arrived: every received fd is closed, none leaks', async () => {
+  // Each socket already holds a descriptor when its recvFd is prepared, so
+  // the kernel completes the RECVMSG inline when close() submits it ahead of
+  // its cancel-all: the fd is installed in our table, the op's result is a
+  // byte count, and the op is rejected (the machine is closing). Nobody will
+  // ever see that fd: the close path must close it. Counted at volume.
+  const N = 200;
+  const src = UM.pipe();
+  const pairs = Array.from({ length: N }, () => UM.socketpair(AF_UNIX, SOCK_STREAM, 0));
+  const setup = createMachine();
+  for (const [a] of pairs) await setup.sendFd(a, src[0]);
+  setup.close();
+  const before = fdTable();
+  const m = createMachine();
+  const receiving = pairs.map(([, b]) => m.recvFd(b));
+  assert.equal(m.metrics().opsPending, N, 'prepared, not yet completed');
+  m.close();
+  const results = await Promise.allSettled(receiving);
+  const received = results.filter((r) => r.status === 'fulfilled').length;
+  for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as Error).name, 'MachineClosedError');
+  // A fulfilled one (none expected: close() rejects what it catches) would be the caller's to close.
+  for (const r of results) if (r.status === 'fulfilled') closeSync(r.value);
+  assert.deepEqual(leakedFds(before), [], `received descriptors leaked (${received} of ${N} resolved)`);
+  for (const [a, b] of pairs) {
+    closeSync(a);
+    closeSync(b);
+  }
+  closeSync(src[0]);
+  closeSync(src[1]);
 });
