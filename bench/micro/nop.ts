@@ -6,10 +6,15 @@
  *             AsyncContextFrame)
  *   - op:     `await m.write(devnull, 1 byte)` in fibers: a full op round
  *             trip through the machine and the kernel
+ *   - C:      bench/bin/nop_write (bench/c/nop_write.c): the same writes,
+ *             FIBERS in flight, on our ring with no JavaScript, and NOPs:
+ *             the kernel's share, so "op - C" is the machine's own cost
  * Env: FIBERS (64), N (5000).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { openSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 import { UringMachine } from 'uringmachine';
 
@@ -43,6 +48,13 @@ const op = await timeIt(async () => {
 });
 m.close();
 
+const cbin = fileURLToPath(new URL('../../../bench/bin/nop_write', import.meta.url));
+let c: { write_ns: number; nop_ns: number } | null = null;
+if (existsSync(cbin)) {
+  const out = execFileSync(cbin, { env: { ...process.env, FIBERS: String(FIBERS), N: String(N) }, encoding: 'utf8' });
+  c = JSON.parse(out.trim().split('\n').pop()!) as { write_ns: number; nop_ns: number };
+} else console.error(`C rows skipped: ${cbin} not built (bash bench/c/build.sh)`);
+
 console.log(`\n### micro/nop — ${FIBERS} fibers x ${N}, node ${process.version}\n`);
 console.log('| measure | ns per await/op |');
 console.log('|---|---:|');
@@ -50,3 +62,8 @@ console.log(`| await resolved promise, no ALS | ${plain.toFixed(0)} |`);
 console.log(`| await resolved promise, inside ALS.run | ${inAls.toFixed(0)} |`);
 console.log(`| ALS tax per await | ${(inAls - plain).toFixed(0)} |`);
 console.log(`| op round trip: await m.write(/dev/null, 1 B) in fibers | ${op.toFixed(0)} |`);
+if (c !== null) {
+  console.log(`| C on our ring: the same writes, ${FIBERS} in flight (the kernel's share) | ${c.write_ns.toFixed(0)} |`);
+  console.log(`| C on our ring: NOP, ${FIBERS} in flight (the ring's floor) | ${c.nop_ns.toFixed(0)} |`);
+  console.log(`| the machine's own cost per op (op round trip - C write) | ${(op - c.write_ns).toFixed(0)} |`);
+}
