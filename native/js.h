@@ -52,6 +52,7 @@ typedef struct js_ring {
   napi_env env;
   int closed;
   int active;         /* pending ops: poll handle ref'd, wake callback strong */
+  uint32_t serial;    /* process-wide ring number (1..2^24-1), names the ring in MSG_RING user_data */
   int32_t *tmpl;      /* 16 x int32: the SQE template JS fills */
   int32_t *cqes;      /* 4 x int32 per CQE, batch copied out to JS */
   unsigned cqe_cap;   /* CQEs that fit in cqes */

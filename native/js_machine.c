@@ -175,6 +175,19 @@ static void ring_finalize(napi_env env, void *data, void *hint) {
 
 static void set_int(napi_env env, napi_value obj, const char *name, int64_t v);
 
+/* Ring serials: one counter for the process (the addon is loaded once and
+ * shared by every worker thread), so a serial names one ring among all the
+ * rings of all threads. 24 bits, as MSG_RING user_data carries them
+ * (src/msg-ring.ts); 0 is never used. */
+static uint32_t next_serial;
+
+static uint32_t new_serial(void) {
+  for (;;) {
+    uint32_t s = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED) & 0xffffffu;
+    if (s != 0) return s;
+  }
+}
+
 static js_ring *unwrap(napi_env env, napi_value self) {
   js_ring *r = NULL;
   if (napi_unwrap(env, self, (void **)&r) != napi_ok || !r) {
@@ -201,6 +214,7 @@ static napi_value ring_new(napi_env env, napi_callback_info info) {
   r->env = env;
   r->ring.fd = -1;
   r->ring.event_fd = -1;
+  r->serial = new_serial();
 
   void *data;
   size_t len;
@@ -442,6 +456,7 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   set_int(env, obj, "setupFlags", r->ring.setup_flags);
   set_int(env, obj, "features", r->ring.features);
   set_int(env, obj, "cqOverflow", r->closed ? 0 : *r->ring.cq_overflow);
+  set_int(env, obj, "serial", r->serial);
   return obj;
 }
 

@@ -268,6 +268,27 @@ _Static_assert(sizeof(struct um_rsrc_register) == 32, "io_uring_rsrc_register is
 /* IORING_OP_SEND with a destination (sendto, Linux 6.0): the sockaddr
  * pointer in addr2 (offset 8), its length in the u16 addr_len at offset 44. */
 
+/* IORING_OP_MSG_RING (5.18; io_uring_prep_msg_ring(3), _msg_ring_fd(3)):
+ * post a CQE to the ring whose fd is sqe->fd. The command is sqe->addr:
+ *   MSG_DATA (0): the target CQE gets res = sqe->len and user_data =
+ *     sqe->off (offset 8); cqe->flags 0 unless MSG_RING_FLAGS_PASS (6.3),
+ *     which copies sqe->file_index into them.
+ *   MSG_SEND_FD (1, 6.0): install the sender's direct descriptor
+ *     sqe->addr3 (offset 48) in the target's file table at sqe->file_index
+ *     (offset 44): slot + 1, or FILE_INDEX_ALLOC for any free slot, which the
+ *     target CQE's res then names; user_data = sqe->off. -EINVAL if the
+ *     target is the sending ring itself.
+ * sqe->msg_ring_flags is the u32 at offset 28 (op_flags). The sender's own
+ * CQE has res 0 or -errno (EBADF: fd not open; EBADFD: not an io_uring or a
+ * disabled one; EOVERFLOW: the target CQ could not take the CQE; ENFILE:
+ * target table full). Values checked against liburing's
+ * src/include/liburing/io_uring.h (enum io_uring_msg_ring_flags and the
+ * IORING_MSG_RING_* defines) at commit 27255f4 (August 2026). */
+#define UM_MSG_DATA 0U
+#define UM_MSG_SEND_FD 1U
+#define UM_MSG_RING_CQE_SKIP (1U << 0)
+#define UM_MSG_RING_FLAGS_PASS (1U << 1)
+
 /* ---- opcodes ------------------------------------------------------------- */
 enum um_opcode {
   UM_OP_NOP = 0,

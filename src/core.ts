@@ -37,6 +37,14 @@ const EALREADY = 114;
  */
 const TAG_INTERNAL = 1;
 const GEN_MASK = 0xffffff;
+/**
+ * user_data high word low bytes of CQEs another ring posted to this one with
+ * IORING_OP_MSG_RING (src/msg-ring.ts): a value (MSG_DATA) or a direct
+ * descriptor (MSG_SEND_FD); bits 8-31 are the serial of the ring the sender
+ * meant. Never 0, so never taken for an op id (high word 0).
+ */
+export const TAG_MSG = 2;
+export const TAG_MSG_FD = 3;
 /** CQEs copied out per native call. */
 const BATCH = 1024;
 /** Consecutive microtask turns before yielding to the event loop. */
@@ -187,6 +195,12 @@ function cpuMs(): number {
 const BGID_POOL = 0;
 const BGID_BUNDLE = 1;
 
+/** Where a machine's MSG_RING CQEs go (src/msg-ring.ts). */
+export interface Inbox {
+  /** A CQE tagged TAG_MSG / TAG_MSG_FD: its user_data words and res. Called inside the CQE batch. */
+  post(lo: number, hi: number, res: number): void;
+}
+
 export class Core implements Scheduler {
   readonly ring: NativeRing;
   readonly tmpl = new Int32Array(16);
@@ -270,6 +284,13 @@ export class Core implements Scheduler {
 
   onUnhandledFiberError: (error: unknown, fiber: Fiber) => void = defaultUnhandled;
 
+  /** This ring's process-wide serial (native/js_machine.c), for MSG_RING addresses. */
+  readonly serial: number;
+  /** Set by src/msg-ring.ts once the machine can be messaged: MSG_RING CQEs go there. */
+  inbox: Inbox | null = null;
+  /** Waits that are not ops but keep the event loop alive (a pending m.receive()). */
+  holds = 0;
+
   readonly #poolOptions: BufferPoolOptions;
   #pool: BufferGroup | null = null;
   #bundlePool: BufferGroup | null = null;
@@ -315,7 +336,7 @@ export class Core implements Scheduler {
   };
   readonly #idleCheck = (): void => {
     this.#idleCheckScheduled = false;
-    if (this.pending === 0 && this.#active && !this.closed) {
+    if (this.pending === 0 && this.holds === 0 && this.#active && !this.closed) {
       this.#active = false;
       this.ring.setActive(false);
     }
@@ -331,6 +352,7 @@ export class Core implements Scheduler {
     this.ring = new native.Ring(opts.entries, opts.sqpollIdleMs, this.tmpl, this.cqes, this.#onWake);
     const info = this.ring.info();
     this.size = info.sqEntries;
+    this.serial = info.serial;
     const map = this.ring.map();
     this.#sqes = new Int32Array(map.sqes);
     this.#sqHead = new Uint32Array(map.sqRing, map.sqHead, 1);
@@ -412,7 +434,7 @@ export class Core implements Scheduler {
     }
     if (this.runq.length > 0) this.#scheduleFlush();
     else if (this.#eventfdOff && !this.#flushScheduled) this.#eventfdOn();
-    if (this.pending === 0 && this.#active && !this.#idleCheckScheduled) {
+    if (this.pending === 0 && this.holds === 0 && this.#active && !this.#idleCheckScheduled) {
       // Deactivate later, not now: a fiber resumed by this turn is likely to
       // issue its next op in a microtask, and ref/unref would thrash.
       this.#idleCheckScheduled = true;
@@ -470,6 +492,27 @@ export class Core implements Scheduler {
       Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
     ) {
       this.#scheduleFlush();
+    }
+  }
+
+  /**
+   * Keep the event loop alive for a wait that is not an op (a receive()
+   * waiting for another ring's message): the eventfd that will announce it
+   * must stay ref'd. unhold() when the wait ends.
+   */
+  hold(): void {
+    this.holds++;
+    if (!this.#active && !this.closed) {
+      this.#active = true;
+      this.ring.setActive(true);
+    }
+  }
+
+  unhold(): void {
+    if (this.holds > 0) this.holds--;
+    if (this.holds === 0 && this.pending === 0 && this.#active && !this.#idleCheckScheduled && !this.closed) {
+      this.#idleCheckScheduled = true;
+      setImmediate(this.#idleCheck);
     }
   }
 
@@ -702,7 +745,19 @@ export class Core implements Scheduler {
     // Nothing in flight and nothing new to submit: no CQE can be waiting,
     // so skip the native call (fibers handing work to each other through
     // the runqueue turn many times without any I/O).
-    if (this.pending === 0 && this.transient === 0 && this.tail === this.#flushedTail) return 0;
+    // A machine that can be messaged (MSG_RING) may have CQEs it did not ask
+    // for: then look at the ring words first (with DEFER_TASKRUN the message
+    // waits as task work, announced by IORING_SQ_TASKRUN).
+    if (
+      this.pending === 0 &&
+      this.transient === 0 &&
+      this.tail === this.#flushedTail &&
+      (this.inbox === null ||
+        ((Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) === 0 &&
+          Atomics.load(this.#cqTail, 0) === Atomics.load(this.#cqHead, 0)))
+    ) {
+      return 0;
+    }
     let total = 0;
     for (;;) {
       this.#flushedTail = this.tail;
@@ -798,10 +853,17 @@ export class Core implements Scheduler {
     const c = this.cqes;
     const ops = this.#ops;
     for (let i = 0, j = 0; i < n; i++, j += 4) {
-      if (c[j + 1] !== 0) {
+      const hi = c[j + 1]!;
+      if (hi !== 0) {
+        const tag = hi & 0xff;
+        if (tag === TAG_MSG || tag === TAG_MSG_FD) {
+          // Posted by another ring (MSG_RING): not ours, not counted anywhere.
+          if (this.inbox !== null) this.inbox.post(c[j]!, hi, c[j + 2]!);
+          continue;
+        }
         this.transient--; // internal SQE (cancel): nothing waits on it
         const r = c[j + 2]!;
-        if (r === -ENOENT || r === -EALREADY) this.#missedCancel(c[j]!, c[j + 1]!);
+        if (r === -ENOENT || r === -EALREADY) this.#missedCancel(c[j]!, hi);
         continue;
       }
       const op = ops[c[j]!]!;

@@ -58,6 +58,8 @@ import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
 import type { ZcStats } from './zc.js';
+import * as msgRing from './msg-ring.js';
+import type { MsgStats, RingAddress, RingMessage } from './msg-ring.js';
 import type { RecvfromResult } from './net-ops.js';
 // ---- end (issue 3) ----
 // ---- Adoption (issue 12): imports ----
@@ -1535,6 +1537,56 @@ export class UringMachine {
    */
   watch(path: string | Uint8Array, mask?: number): AsyncGenerator<WatchEvent, void, undefined> {
     return watchOps.watch(this.#core, path, mask, (fd, buf) => this.read(fd, buf), (fd) => this.close(fd));
+  }
+
+  /**
+   * This machine's address for cross-ring messages: `{ fd, serial, pid }`,
+   * plain data to hand to another thread (postMessage, workerData). Opens
+   * the machine's inbox: messages sent to it from now on are kept until
+   * received. IORING_OP_MSG_RING, Linux >= 5.18.
+   */
+  address(): RingAddress {
+    return msgRing.address(this.#core);
+  }
+
+  /**
+   * Post a message to the machine at `address` (IORING_OP_MSG_RING with
+   * IORING_MSG_DATA, io_uring_prep_msg_ring(3)): `value` (int32) and `data`
+   * (uint32) arrive as one completion in the target's ring. Resolves once
+   * the kernel posted it; a closed target rejects (UMError EBADF).
+   */
+  sendTo(address: RingAddress, value: number, data = 0): Promise<void> {
+    return msgRing.sendTo(this.#core, address, value, data);
+  }
+
+  /**
+   * Install this machine's direct descriptor `fd` in the file table of the
+   * machine at `address` (IORING_MSG_SEND_FD, io_uring_prep_msg_ring_fd_alloc(3),
+   * Linux >= 6.0); the receiver's message has the new DirectFd as `fd`. `fd`
+   * stays open here. The target needs a file table (`m.registerFiles(n)`,
+   * or any direct op before): else the kernel's UMError (ENFILE on 6.18).
+   */
+  sendFdTo(address: RingAddress, fd: DirectFd, data = 0): Promise<void> {
+    return msgRing.sendFdTo(this.#core, address, fd, data);
+  }
+
+  /**
+   * The next message sent to this machine (`{ value, data, fd }`), waiting
+   * while none is queued. Cancellable like any wait (timeout, terminate,
+   * AbortSignal, m.close()); a pending receive keeps the event loop alive.
+   */
+  receive(): Promise<RingMessage> {
+    return msgRing.receive(this.#core);
+  }
+
+  /** Messages as an async iterator (each step a receive()); ends when the machine is closed. */
+  messages(): AsyncGenerator<RingMessage, void, undefined> {
+    return msgRing.messages(this.#core);
+  }
+
+  /** Cross-ring message counters: sent, received, queued (not yet received), stray (stale address, dropped). */
+  msgStats(): MsgStats {
+    return msgRing.msgStats(this.#core);
   }
 
   /** Zero-copy send counters: sends, notifications, how many were copied after all, and notifications still due. */

@@ -57,6 +57,8 @@ export interface RingInfo {
   setupFlags: number;
   features: number;
   cqOverflow: number;
+  /** Process-wide ring number, 1..2^24-1 (native/js_machine.c): names the ring in MSG_RING user_data. */
+  serial: number;
 }
 
 export interface NativeAddon {

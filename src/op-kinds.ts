@@ -41,6 +41,7 @@ export const OPCODES = {
   MKDIRAT: 37,
   SYMLINKAT: 38,
   LINKAT: 39,
+  MSG_RING: 40,
   FSETXATTR: 41,
   SETXATTR: 42,
   FGETXATTR: 43,
@@ -156,6 +157,9 @@ export const OP_KINDS = {
   // res is the byte count, not the fd: never createsFd (the core would close(res)).
   recvFd: kind(OPCODES.RECVMSG, 'recvmsg', 503),
   fixedFdInstall: kind(OPCODES.FIXED_FD_INSTALL, 'fixed_fd_install', 608, false, true),
+  // Cross-ring messages (src/msg-ring.ts): IORING_MSG_DATA 5.18, IORING_MSG_SEND_FD 6.0.
+  msgRing: kind(OPCODES.MSG_RING, 'msg_ring', 518),
+  msgRingFd: kind(OPCODES.MSG_RING, 'msg_ring', 600),
   // ---- end (issue 15) ----
 } as const satisfies Record<string, OpKind>;
 

@@ -89,3 +89,27 @@ test('struct layouts the TS side relies on', async () => {
   assert.equal((m as unknown as { _core: { tmpl: Int32Array } })._core.tmpl.length * 4, L.sqe);
   assertNoPendingOps(m);
 });
+
+test('MSG_RING commands: src/msg-ring.ts, native/uring_abi.h and the system header agree', async () => {
+  const mod = await import(new URL('dist/msg-ring.js', root).href);
+  const header = readFileSync(new URL('native/uring_abi.h', root), 'utf8');
+  const def = (name: string): number => {
+    const m = new RegExp(`#define UM_${name}\\s+\\(?(\\d+)U?(?:\\s*<<\\s*(\\d+))?`).exec(header);
+    assert.ok(m, `UM_${name} in the header`);
+    return Number(m[1]) << Number(m[2] ?? 0);
+  };
+  assert.equal(def('MSG_DATA'), 0);
+  assert.equal(def('MSG_SEND_FD'), 1);
+  assert.equal(mod.MSG_DATA, def('MSG_DATA'));
+  assert.equal(mod.MSG_SEND_FD, def('MSG_SEND_FD'));
+  assert.equal(def('MSG_RING_CQE_SKIP'), 1);
+  assert.equal(def('MSG_RING_FLAGS_PASS'), 2);
+  if (existsSync('/usr/include/linux/io_uring.h')) {
+    const sys = readFileSync('/usr/include/linux/io_uring.h', 'utf8');
+    const body = /enum io_uring_msg_ring_flags \{([\s\S]*?)\};/.exec(sys);
+    if (body) {
+      const names = [...body[1]!.matchAll(/\bIORING_(MSG_[A-Z_]+)\b/g)].map((x) => x[1]!);
+      assert.deepEqual(names.slice(0, 2), ['MSG_DATA', 'MSG_SEND_FD'], 'enum order gives the values');
+    }
+  }
+});
