@@ -47,7 +47,7 @@ export interface ReadFilesOptions {
    * Open the files as direct descriptors, in the ring's file table
    * (IORING_FILE_INDEX_ALLOC, Linux >= 5.19; the table is created with 1024
    * slots if the machine has none) instead of the process's fd table
-   * (default true where the kernel has it). A full table falls back to fds.
+   * (default false). A full table falls back to fds. On older kernels: fds.
    */
   direct?: boolean;
 }
@@ -451,7 +451,9 @@ export async function readFiles(
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw argTypeError('opts', 'of type object', opts);
   const concurrency = opts?.concurrency ?? 256;
   validateInt32(concurrency, 'opts.concurrency', 1);
-  const wantDirect = opts?.direct ?? true;
+  // Not the default: alternating runs showed no CPU or time gain on the
+  // read-files bench (bench/RESULTS.md, "fixed"), and it claims the table.
+  const wantDirect = opts?.direct ?? false;
   if (typeof wantDirect !== 'boolean') throw argTypeError('opts.direct', 'of type boolean', wantDirect);
 
   const keys: string[] = [];

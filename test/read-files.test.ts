@@ -364,7 +364,7 @@ test('readFiles: aborted through cancellable() mid-way: rejects with the reason,
   assertNoPendingOps(m);
 });
 
-test('readFiles opens direct descriptors (no file in the fd table); direct: false uses fds; same bytes', async (t) => {
+test('readFiles { direct: true } opens direct descriptors (no file in the fd table); the default uses fds; same bytes', async (t) => {
   const dir = tmpDir(t);
   const paths: string[] = [];
   for (let i = 0; i < 300; i++) {
@@ -382,12 +382,12 @@ test('readFiles opens direct descriptors (no file in the fd table); direct: fals
         await m.snooze();
       }
     });
-    const map = await m.readFiles(paths, { concurrency: 100, direct });
+    const map = await m.readFiles(paths, direct ? { concurrency: 100, direct } : { concurrency: 100 });
     done = true;
     await m.join(sampler);
     for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, i % 3 === 0 ? 40000 + i : 100 + i)));
     if (direct) assert.equal(maxFds, 0, 'no file went through the fd table');
-    else assert.ok(maxFds > 0, 'direct: false opens fds');
+    else assert.ok(maxFds > 0, 'the default opens fds');
     assert.equal(fdCount(), fds);
     assertNoPendingOps(m);
   }
@@ -404,7 +404,7 @@ test('readFiles: a full file table falls back to fds; every slot it took is free
   m.registerFiles(3);
   const held = await m.openDirect(paths[0]!); // one slot the caller keeps
   const fds = fdCount();
-  const map = await m.readFiles(paths, { concurrency: 16 }); // 2 free slots, 16 files at once: ENFILE, then fds
+  const map = await m.readFiles(paths, { concurrency: 16, direct: true }); // 2 free slots, 16 files at once: ENFILE, then fds
   for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, 1000 + i)));
   assert.equal(fdCount(), fds);
   // Both free slots are free again, the third is still the caller's.
@@ -412,6 +412,6 @@ test('readFiles: a full file table falls back to fds; every slot it took is free
   const b = await m.openDirect(paths[2]!);
   await assert.rejects(m.openDirect(paths[3]!), { name: 'UMError', code: 'ENFILE' });
   for (const d of [held, a, b]) await m.closeDirect(d);
-  await assert.rejects(m.readFiles([join(dir, 'missing')]), { name: 'UMError', code: 'ENOENT' });
+  await assert.rejects(m.readFiles([join(dir, 'missing')], { direct: true }), { name: 'UMError', code: 'ENOENT' });
   assertNoPendingOps(m);
 });

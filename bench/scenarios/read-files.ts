@@ -5,9 +5,9 @@
  *   (a) m.readFiles(paths) (uringmachine: openat, then a hardlinked
  *       read (32 KiB scratch) / EOF-check read / close chain per file; a
  *       larger file again with openat+statx and a chain reading its size;
- *       256 files in flight; the files are direct descriptors in the ring's
- *       file table), and (a') the same with { direct: false } (fds, as
- *       before the direct descriptors: the before/after pair);
+ *       256 files in flight), and (a') the same with { direct: true }: the
+ *       files opened as direct descriptors in the ring's file table (the
+ *       before/after pair of the fixed-files change);
  *   (b) Promise.all(paths.map((p) => fs.promises.readFile(p)));
  *   (c) a fs.readFileSync loop;
  *   (d) bench/bin/read_files: C on the project's own ring layer, the same
@@ -22,8 +22,13 @@ import { existsSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFi
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { UringMachine } from 'uringmachine';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const SMALL = Number(process.env.SMALL ?? 2000);
 const SMALL_SIZE = Number(process.env.SMALL_SIZE ?? 4096);
@@ -116,8 +121,8 @@ async function main(): Promise<void> {
     }
   }
   const contenders: { name: string; run: () => Promise<number> }[] = [
-    { name: '(a) m.readFiles', run: () => umReadFiles(true) },
-    { name: "(a') m.readFiles({ direct: false })", run: () => umReadFiles(false) },
+    { name: '(a) m.readFiles', run: () => umReadFiles(false) },
+    { name: "(a') m.readFiles({ direct: true })", run: () => umReadFiles(true) },
     { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
     { name: '(c) fs.readFileSync loop', run: syncLoop },
   ];
@@ -128,8 +133,13 @@ async function main(): Promise<void> {
   const times = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
   for (let r = 0; r < RUNS; r++) {
-    // Interleaved, so drift (page cache, CPU frequency) hits every contender alike.
-    for (const c of contenders) {
+    // Interleaved, so drift (page cache, CPU frequency) hits every contender
+    // alike, in reverse order every other round, and each starts on a
+    // collected heap: else a contender that runs after another's 108 MiB of
+    // results pays for their collection (measured: it moved readFiles' CPU
+    // per file by a third, depending on its place in the order).
+    for (const c of r % 2 === 0 ? contenders : [...contenders].reverse()) {
+      gc();
       const c0 = process.cpuUsage();
       const t = await c.run();
       const u = process.cpuUsage(c0);
