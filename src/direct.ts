@@ -67,7 +67,8 @@ export function registerFiles(core: Core, n: number): void {
   tables.set(core, n);
 }
 
-function ensureTable(core: Core): void {
+/** Create the default table if the ring has none (readFiles uses direct descriptors too). */
+export function ensureTable(core: Core): void {
   if (!tables.has(core)) registerFiles(core, DEFAULT_SLOTS);
 }
 

@@ -93,6 +93,43 @@ export function forget(core: Core): void {
 }
 
 /**
+ * Registered buffer `index` and the byte count of an op on it: `len` bytes
+ * (default: the rest of the buffer) from `bufOffset`, checked against the
+ * table before anything is submitted. `what` names the call in the error
+ * for an unregistered table.
+ */
+export function fixedSlice(core: Core, what: string, index: number, len: number | undefined, bufOffset: number): { buf: Uint8Array; n: number } {
+  const s = state(core);
+  validateInteger(index, 'index', 0);
+  if (s.bufs === null) throw codedError(Error, 'ERR_UM_NO_BUFFERS', `${what}(): no buffers are registered (m.registerBuffers())`);
+  if (index >= s.bufs.length) throw rangeError('index', `< ${s.bufs.length} (registered buffers)`, index);
+  const buf = s.bufs[index]!;
+  validateInteger(bufOffset, 'bufOffset', 0, buf.length);
+  let n = buf.length - bufOffset;
+  if (len !== undefined) {
+    validateInteger(len, 'len', 0, n);
+    n = len;
+  }
+  return { buf, n };
+}
+
+/**
+ * Count a fixed op as in flight (unregisterBuffers refuses meanwhile) until
+ * the returned function is called, at the op's final CQE: for a zero-copy
+ * send that is the notification, not the first CQE.
+ */
+export function hold(core: Core): () => void {
+  const s = state(core);
+  s.inFlight++;
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    s.inFlight--;
+  };
+}
+
+/**
  * READ_FIXED / WRITE_FIXED on registered buffer `index`: fd, off =
  * fileOffset (-1: current position), addr = the buffer's address +
  * bufOffset, len, buf_index = index.
@@ -100,20 +137,8 @@ export function forget(core: Core): void {
 export function rwFixed(core: Core, write: boolean, fd: number, index: number, len: number | undefined, bufOffset: number, fileOffset: number): Promise<number> {
   try {
     validateFd(fd);
-    const s = state(core);
-    validateInteger(index, 'index', 0);
-    if (s.bufs === null) {
-      throw codedError(Error, 'ERR_UM_NO_BUFFERS', `${write ? 'writeFixed' : 'readFixed'}(): no buffers are registered (m.registerBuffers())`);
-    }
-    if (index >= s.bufs.length) throw rangeError('index', `< ${s.bufs.length} (registered buffers)`, index);
-    const buf = s.bufs[index]!;
-    validateInteger(bufOffset, 'bufOffset', 0, buf.length);
+    const { buf, n } = fixedSlice(core, write ? 'writeFixed' : 'readFixed', index, len, bufOffset);
     validateInteger(fileOffset, 'fileOffset', -1);
-    let n = buf.length - bufOffset;
-    if (len !== undefined) {
-      validateInteger(len, 'len', 0, n);
-      n = len;
-    }
     const kind = write ? OP_KINDS.writeFixed : OP_KINDS.readFixed;
     requireOp(core, kind);
     const op = begin(core, kind);
@@ -126,10 +151,7 @@ export function rwFixed(core: Core, write: boolean, fd: number, index: number, l
     t[10] = index; // buf_index (u16 at byte 40)
     op.pin0 = buf;
     const p = core.promise(op, buf);
-    s.inFlight++;
-    const done = (): void => {
-      s.inFlight--;
-    };
+    const done = hold(core);
     p.then(done, done);
     return p;
   } catch (e) {

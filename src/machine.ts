@@ -1387,8 +1387,25 @@ export class UringMachine {
    * write into `data` before `zcStats().inFlight` drops (on loopback the
    * data has been copied by then anyway). Flags | MSG_NOSIGNAL.
    */
-  sendZc(fd: number, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+  sendZc(fd: number | DirectFd, data: Uint8Array | string, len?: number, flags = 0): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.sendZc(i, data, len, flags));
     return zc.sendZc(this.#core, fd, data, len, flags);
+  }
+
+  /**
+   * sendZc() from registered buffer `index` (m.registerBuffers()): `len`
+   * bytes (default: the rest of the buffer) at `bufOffset`
+   * (IORING_OP_SEND_ZC with IORING_RECVSEND_FIXED_BUF,
+   * io_uring_prep_send_zc_fixed(3), Linux >= 6.0): the kernel sends from the
+   * pages it pinned at registration, with no per-send page lookup. Resolves
+   * the bytes sent at the first completion; the op counts as a fixed op in
+   * flight (unregisterBuffers() refuses) until its notification CQE. Plain
+   * send and recv take no registered buffer on Linux 6.x (EINVAL): only the
+   * zero-copy sends do.
+   */
+  sendZcFixed(fd: number | DirectFd, index: number, len?: number, bufOffset = 0, flags = 0): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.sendZcFixed(i, index, len, bufOffset, flags));
+    return zc.sendZcFixed(this.#core, fd, index, len, bufOffset, flags);
   }
 
   /**
@@ -1428,7 +1445,7 @@ export class UringMachine {
     return fixed.registerBuffers(this.#core, bufs);
   }
 
-  /** Unregister the fixed buffers; rejects with ERR_UM_BUFFERS_IN_USE while a readFixed/writeFixed is in flight. */
+  /** Unregister the fixed buffers; rejects with ERR_UM_BUFFERS_IN_USE while a readFixed/writeFixed/sendZcFixed is in flight (a sendZcFixed until its notification). */
   unregisterBuffers(): Promise<void> {
     return fixed.unregisterBuffers(this.#core);
   }
@@ -1439,12 +1456,14 @@ export class UringMachine {
    * of the buffer) at `bufOffset`, from `fileOffset` (-1: current position).
    * Resolves the bytes read, 0 at EOF.
    */
-  readFixed(fd: number, index: number, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+  readFixed(fd: number | DirectFd, index: number, maxlen?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.readFixed(i, index, maxlen, bufOffset, fileOffset));
     return fixed.rwFixed(this.#core, false, fd, index, maxlen, bufOffset, fileOffset);
   }
 
   /** write(2) from registered buffer `index` (IORING_OP_WRITE_FIXED): `len` bytes (default: the rest) at `bufOffset`, at `fileOffset` (-1: current position). */
-  writeFixed(fd: number, index: number, len?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+  writeFixed(fd: number | DirectFd, index: number, len?: number, bufOffset = 0, fileOffset = -1): Promise<number> {
+    if (fd instanceof DirectFd) return direct.on(this.#core, fd, (i) => this.writeFixed(i, index, len, bufOffset, fileOffset));
     return fixed.rwFixed(this.#core, true, fd, index, len, bufOffset, fileOffset);
   }
 

@@ -36,11 +36,20 @@ import { MachineClosedError, UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { argTypeError, encodePath, validateFunction, validateInt32 } from './validate.js';
+import { ensureTable } from './direct.js';
+import { KERNEL_VERSION } from './prep.js';
 
 /** Options of {@link UringMachine.readFiles}. */
 export interface ReadFilesOptions {
   /** Files open at once (default 256; also bounded by the ring size / 3). */
   concurrency?: number;
+  /**
+   * Open the files as direct descriptors, in the ring's file table
+   * (IORING_FILE_INDEX_ALLOC, Linux >= 5.19; the table is created with 1024
+   * slots if the machine has none) instead of the process's fd table
+   * (default false). A full table falls back to fds. On older kernels: fds.
+   */
+  direct?: boolean;
 }
 
 const AT_FDCWD = -100;
@@ -54,6 +63,36 @@ const S_IFREG = 0o100000;
 const MAX_READ = 0x7ffff000;
 const L = native.layout;
 const NONE: unique symbol = Symbol('none');
+const IOSQE_FIXED_FILE = 1 << 0;
+/** IORING_FILE_INDEX_ALLOC (~0U) in the u32 at SQE byte 44. */
+const FILE_INDEX_ALLOC = -1;
+const ENFILE = 23;
+
+/*
+ * A file handle `h` below is an fd (h >= 0) or a direct descriptor, slot
+ * ~h (h < 0): sqe->fd is the slot with IOSQE_FIXED_FILE, and CLOSE takes
+ * file_index = slot + 1. Direct descriptors skip the fd-table install and
+ * close and the per-op fd lookup and file reference (fdget/fdput, atomic in
+ * a threaded process such as Node).
+ */
+function sqeFd(h: number): number {
+  return h >= 0 ? h : ~h;
+}
+function fixedFlag(h: number): number {
+  return h >= 0 ? 0 : IOSQE_FIXED_FILE;
+}
+/** CLOSE of h into the template. */
+function fillClose(t: Int32Array, h: number): void {
+  t[0] = OPCODES.CLOSE;
+  if (h >= 0) t[1] = h;
+  else {
+    t[1] = 0;
+    t[11] = ~h + 1;
+  }
+}
+function toHandle(slot: number): number {
+  return ~slot;
+}
 /** Per-worker buffer of the speculative first read: files smaller than this need no statx. */
 const SCRATCH = 32 * 1024;
 /** Size of the slabs small files' contents are carved from. */
@@ -132,8 +171,11 @@ class Reader {
   readonly #probe = Buffer.alloc(1);
   #slab: ArrayBuffer | null = null;
   #slabUsed = 0;
-  constructor(core: Core) {
+  /** Open into the ring's file table (until it is found full). */
+  #direct: boolean;
+  constructor(core: Core, direct: boolean) {
     this.#core = core;
+    this.#direct = direct;
   }
 
   /**
@@ -152,15 +194,46 @@ class Reader {
     return b;
   }
 
+  /** OPENAT of path: resolves a handle (an fd, or ~slot of a direct descriptor). */
   #open(path: Buffer, scope: Scope | undefined): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.openat, scope);
     const t = core.tmpl;
+    let op;
+    if (this.#direct) {
+      op = core.acquire(OP_KINDS.openDirect, scope);
+      t[7] = 0; // O_RDONLY; O_CLOEXEC is EINVAL with a slot
+      t[11] = FILE_INDEX_ALLOC;
+      op.map = toHandle;
+    } else {
+      op = core.acquire(OP_KINDS.openat, scope);
+      t[7] = O_CLOEXEC; // O_RDONLY
+    }
     t[0] = OPCODES.OPENAT;
     t[1] = AT_FDCWD;
-    t[7] = O_CLOEXEC; // O_RDONLY
     op.pin0 = path;
     return core.promise(op, path);
+  }
+
+  /**
+   * A direct open (`wasDirect`: the attempt was one) that found the table
+   * full (ENFILE): from now on regular fds. True: open again. The other
+   * direct opens in flight meanwhile fail alike and are retried too.
+   */
+  #tableFull(e: unknown, wasDirect: boolean): boolean {
+    if (!wasDirect || !(e instanceof UMError) || e.errno !== ENFILE) return false;
+    this.#direct = false;
+    return true;
+  }
+
+  /** #open, falling back to an fd when the ring's file table is full. */
+  async #openAny(path: Buffer, scope: Scope | undefined): Promise<number> {
+    const wasDirect = this.#direct;
+    try {
+      return await this.#open(path, scope);
+    } catch (e) {
+      if (this.#tableFull(e, wasDirect)) return this.#open(path, scope);
+      throw e;
+    }
   }
 
   #statx(path: Buffer, out: Buffer, scope: Scope | undefined): Promise<number> {
@@ -180,8 +253,8 @@ class Reader {
     const core = this.#core;
     const op = core.acquire(OP_KINDS.read, scope);
     const t = core.tmpl;
-    t[0] = OPCODES.READ | (sqeFlags << 8);
-    t[1] = fd;
+    t[0] = OPCODES.READ | ((sqeFlags | fixedFlag(fd)) << 8);
+    t[1] = sqeFd(fd);
     if (pos < 0) {
       t[2] = -1;
       t[3] = -1;
@@ -200,10 +273,8 @@ class Reader {
   /** CLOSE, outside any scope: a cancelled fiber must not skip it. */
   #close(fd: number): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(OP_KINDS.close, undefined);
-    const t = core.tmpl;
-    t[0] = OPCODES.CLOSE;
-    t[1] = fd;
+    const op = core.acquire(fd >= 0 ? OP_KINDS.close : OP_KINDS.closeDirect, undefined);
+    fillClose(core.tmpl, fd);
     return core.promise(op);
   }
 
@@ -238,8 +309,9 @@ class Reader {
     }
     const core = this.#core;
     if (core.closed) {
-      // The machine was closed after this fd was opened: nothing can be queued.
-      native.closeSync(fd);
+      // The machine was closed after this fd was opened: nothing can be
+      // queued (a direct descriptor went away with the ring's table).
+      if (fd >= 0) native.closeSync(fd);
       throw new MachineClosedError();
     }
     this.#room(3);
@@ -247,9 +319,11 @@ class Reader {
     w.ea = w.eb = w.ec = NONE;
     w.left = 3;
     const done = new Promise<void>(w.arm);
+    const sfd = sqeFd(fd);
+    const readFlags = (IOSQE_IO_HARDLINK | fixedFlag(fd)) << 8;
     let op = core.acquire(OP_KINDS.read, scope);
-    t[0] = OPCODES.READ | (IOSQE_IO_HARDLINK << 8);
-    t[1] = fd;
+    t[0] = OPCODES.READ | readFlags;
+    t[1] = sfd;
     t[2] = -1; // the file position
     t[3] = -1;
     t[6] = len;
@@ -258,8 +332,8 @@ class Reader {
     op.reject = w.failA;
     core.submit(op, buf);
     op = core.acquire(OP_KINDS.read, scope);
-    t[0] = OPCODES.READ | (IOSQE_IO_HARDLINK << 8);
-    t[1] = fd;
+    t[0] = OPCODES.READ | readFlags;
+    t[1] = sfd;
     t[2] = -1;
     t[3] = -1;
     t[6] = 1;
@@ -268,9 +342,8 @@ class Reader {
     op.reject = w.failB;
     core.submit(op, this.#probe);
     // Outside any scope: cancelling the fiber must not skip the close.
-    op = core.acquire(OP_KINDS.close, undefined);
-    t[0] = OPCODES.CLOSE;
-    t[1] = fd;
+    op = core.acquire(fd >= 0 ? OP_KINDS.close : OP_KINDS.closeDirect, undefined);
+    fillClose(t, fd);
     op.resolve = w.okC;
     op.reject = w.failC;
     core.submit(op);
@@ -283,10 +356,16 @@ class Reader {
   /** Read one whole file. Every op it issued has completed when it settles. */
   async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     let fd: number;
+    const wasDirect = this.#direct;
     try {
       fd = await this.#open(path, this.#core.enterScope());
     } catch (e) {
-      throw named(e, key);
+      if (!this.#tableFull(e, wasDirect)) throw named(e, key);
+      try {
+        fd = await this.#open(path, this.#core.enterScope());
+      } catch (e2) {
+        throw named(e2, key);
+      }
     }
     // Speculative first: most files fit the worker's scratch buffer, and then
     // no statx is needed (IORING_OP_STATX always runs on an io-wq thread:
@@ -305,7 +384,7 @@ class Reader {
   async #sized(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     const stx = w.stx;
     const scope = this.#core.enterScope();
-    const [o, s] = await Promise.all([settle(this.#open(path, scope)), settle(this.#statx(path, stx, scope))]);
+    const [o, s] = await Promise.all([settle(this.#openAny(path, scope)), settle(this.#statx(path, stx, scope))]);
     if (!o.ok) throw named(o.error, key);
     const fd = o.value;
     if (!s.ok) {
@@ -319,7 +398,7 @@ class Reader {
     await this.#chain(fd, buf, size, key, w);
     if (w.a === size && w.b === 0) return buf;
     // It changed size while read: start over with the plain loop.
-    const r = await settle(this.#open(path, this.#core.enterScope()));
+    const r = await settle(this.#openAny(path, this.#core.enterScope()));
     if (!r.ok) throw named(r.error, key);
     return this.#loop(r.value, key, size);
   }
@@ -372,6 +451,10 @@ export async function readFiles(
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw argTypeError('opts', 'of type object', opts);
   const concurrency = opts?.concurrency ?? 256;
   validateInt32(concurrency, 'opts.concurrency', 1);
+  // Not the default: alternating runs showed no CPU or time gain on the
+  // read-files bench (bench/RESULTS.md, "fixed"), and it claims the table.
+  const wantDirect = opts?.direct ?? false;
+  if (typeof wantDirect !== 'boolean') throw argTypeError('opts.direct', 'of type boolean', wantDirect);
 
   const keys: string[] = [];
   const encoded: Buffer[] = [];
@@ -383,8 +466,17 @@ export async function readFiles(
   }
   core.enterScope(); // a pending cancel error rejects before anything starts
   const n = keys.length;
+  // Direct descriptors where the kernel has IORING_FILE_INDEX_ALLOC (5.19).
+  let direct = wantDirect && n > 0 && core.probe[OPCODES.OPENAT] === 1 && KERNEL_VERSION >= 519;
+  if (direct) {
+    try {
+      ensureTable(core);
+    } catch {
+      direct = false; // no table to be had (e.g. ENOMEM): fds, as before
+    }
+  }
   const results: Buffer[] | null = fn === undefined ? new Array<Buffer>(n) : null;
-  const reader = new Reader(core);
+  const reader = new Reader(core, direct);
   let next = 0;
   let failure: unknown = NONE;
 

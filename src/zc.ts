@@ -30,7 +30,8 @@ import { MachineClosedError, UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { NONE, OpState, type MultishotListener, type Op } from './op.js';
-import { begin, requireOp, rwLength } from './prep.js';
+import { fixedSlice, hold } from './fixed.js';
+import { begin, requireOp, rwLength, setU64 } from './prep.js';
 import { toBytes, toBytesList, validateFd, validateInt32, validateInteger } from './validate.js';
 
 const C = native.constants;
@@ -41,6 +42,7 @@ const F_MORE = 1 << 1;
 const F_NOTIF = 1 << 3;
 /** sqe->ioprio sub-flag, and the notification's res bit (native/uring_abi.h). */
 const SEND_ZC_REPORT_USAGE = 1 << 3;
+const RECVSEND_FIXED_BUF = 1 << 2;
 const NOTIF_USAGE_ZC_COPIED = 1 << 31;
 const IOV_MAX = 1024;
 const EIO = 5;
@@ -77,9 +79,11 @@ class ZcListener implements MultishotListener {
   readonly #resolve: (n: number) => void;
   readonly #reject: (e: unknown) => void;
   readonly #syscall: string;
+  readonly #onFinal: (() => void) | undefined;
 
-  constructor(core: Core, op: Op, resolve: (n: number) => void, reject: (e: unknown) => void) {
+  constructor(core: Core, op: Op, resolve: (n: number) => void, reject: (e: unknown) => void, onFinal?: () => void) {
     this.#core = core;
+    this.#onFinal = onFinal;
     this.#op = op;
     this.#stats = zcStats(core);
     this.#resolve = resolve;
@@ -101,6 +105,7 @@ class ZcListener implements MultishotListener {
   final(res: number, flags: number, cancelError: unknown): void {
     const s = this.#stats;
     s.inFlight--;
+    this.#onFinal?.();
     if ((flags & F_NOTIF) !== 0) {
       s.notifications++;
       if ((res & NOTIF_USAGE_ZC_COPIED) !== 0) s.copied++;
@@ -129,10 +134,16 @@ class ZcListener implements MultishotListener {
   }
 }
 
-function submitZc(core: Core, op: Op, a: Uint8Array | Buffer): Promise<number> {
+/** `onFinal` runs at the op's final CQE (the notification), or at once if it could not be submitted. */
+function submitZc(core: Core, op: Op, a: Uint8Array | Buffer, onFinal?: () => void): Promise<number> {
   const s = zcStats(core);
   return new Promise<number>((resolve, reject) => {
-    core.multishot(op, new ZcListener(core, op, resolve, reject), a);
+    try {
+      core.multishot(op, new ZcListener(core, op, resolve, reject, onFinal), a);
+    } catch (e) {
+      onFinal?.();
+      throw e;
+    }
     s.sends++;
     s.inFlight++;
   });
@@ -161,6 +172,36 @@ export function sendZc(core: Core, fd: number, data: unknown, len: number | unde
     t[7] = flags | MSG_NOSIGNAL;
     op.pin0 = bytes;
     return submitZc(core, op, bytes);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * sendZc() from registered buffer `index` (m.registerBuffers()): SEND_ZC
+ * with IORING_RECVSEND_FIXED_BUF in ioprio and buf_index = index, addr =
+ * the buffer's address + bufOffset (io_uring_prep_send_zc_fixed(3), Linux
+ * 6.0). The kernel uses the pages it pinned at registration: no per-send
+ * pinning. The op counts as a fixed op in flight (unregisterBuffers()
+ * refuses) until its notification CQE, when the kernel has let go of the
+ * pages.
+ */
+export function sendZcFixed(core: Core, fd: number, index: number, len: number | undefined, bufOffset: number, flags: number): Promise<number> {
+  try {
+    validateFd(fd);
+    const { buf, n } = fixedSlice(core, 'sendZcFixed', index, len, bufOffset);
+    validateInt32(flags, 'flags');
+    requireOp(core, OP_KINDS.sendZc, 'm.sendZcFixed() (IORING_OP_SEND_ZC) needs');
+    const op = begin(core, OP_KINDS.sendZc);
+    const t = core.tmpl;
+    t[0] = OPCODES.SEND_ZC | ((SEND_ZC_REPORT_USAGE | RECVSEND_FIXED_BUF) << 16);
+    t[1] = fd;
+    setU64(t, 4, bufOffset); // an offset into buf: the core adds its address
+    t[6] = rwLength(n);
+    t[7] = flags | MSG_NOSIGNAL;
+    t[10] = index; // buf_index (u16 at byte 40)
+    op.pin0 = buf;
+    return submitZc(core, op, buf, hold(core));
   } catch (e) {
     return Promise.reject(e);
   }

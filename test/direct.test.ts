@@ -78,7 +78,7 @@ test('a DirectFd is refused where an fd number is expected, and by another machi
   const d = await m.openDirect(path);
   const ops = m.metrics().totalOps;
   await assert.rejects(m.fsync(d as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
-  await assert.rejects(m.sendZc(d as never, 'x'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(m.sendvZc(d as never, ['x']), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(m.close(d as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(m2.read(d, Buffer.alloc(1)), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(m.closeDirect(3 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });

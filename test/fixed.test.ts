@@ -6,9 +6,9 @@ import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { TimeoutError, UM } from 'uringmachine';
+import { constants as C, DirectFd, TimeoutError, UM, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir } from './helpers.js';
+import { assertNoPendingOps, createMachine, tmpDir, until } from './helpers.js';
 
 test('writeFixed / readFixed through registered buffers, with offsets and lengths', async (t) => {
   const m = createMachine();
@@ -115,4 +115,142 @@ test('fixed buffers: bad arguments reject before anything is submitted', async (
   await m.unregisterBuffers();
   assertNoPendingOps(m);
   await assert.rejects(m.unregisterBuffers(), { code: 'ERR_UM_CLOSED' });
+});
+
+// ---- sendZcFixed: SEND_ZC with IORING_RECVSEND_FIXED_BUF ----
+
+const skipZc = UM.kernelVersion() < 600 && 'SEND_ZC with a registered buffer needs Linux >= 6.0';
+
+/** A connected TCP pair on 127.0.0.1: [server side, client side]; the client's receive buffer is small. */
+async function tcpPair(m: UringMachine): Promise<[number, number]> {
+  const lfd = await m.tcpListen('127.0.0.1', 0);
+  const port = m.getsockname(lfd).port;
+  const c = await m.socket(C.AF_INET!, C.SOCK_STREAM!);
+  await m.setsockopt(c, C.SOL_SOCKET!, C.SO_RCVBUF!, 4096);
+  const accepting = m.accept(lfd);
+  await m.connect(c, '127.0.0.1', port);
+  const s = await accepting;
+  await m.close(lfd);
+  return [s, c];
+}
+
+async function recvExactly(m: UringMachine, fd: number, n: number): Promise<Buffer> {
+  const out = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = await m.recv(fd, out.subarray(got));
+    assert.ok(r > 0, 'no EOF before all bytes');
+    got += r;
+  }
+  return out;
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+test('sendZcFixed sends the registered bytes at bufOffset/len, also on a DirectFd', { skip: skipZc }, async () => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  await m.setsockopt(c, C.SOL_SOCKET!, C.SO_RCVBUF!, 1 << 20);
+  const a = pattern(10_000, 3);
+  const b = pattern(300, 9);
+  await m.registerBuffers([a, b]);
+  assert.equal(await m.sendZcFixed(s, 0, 100, 1234), 100);
+  assert.ok((await recvExactly(m, c, 100)).equals(a.subarray(1234, 1334)));
+  assert.equal(await m.sendZcFixed(s, 1, undefined, 250), 50, 'default len: the rest of the buffer');
+  assert.ok((await recvExactly(m, c, 50)).equals(b.subarray(250)));
+  assert.equal(await m.sendZcFixed(s, 1, 0), 0);
+  // The server side of a second connection as a direct descriptor.
+  const lfd = await m.tcpListen('127.0.0.1', 0);
+  const c2 = await m.socket(C.AF_INET!, C.SOCK_STREAM!);
+  const accepting = m.acceptDirect(lfd);
+  await m.connect(c2, '127.0.0.1', m.getsockname(lfd).port);
+  const d = await accepting;
+  assert.ok(d instanceof DirectFd);
+  assert.equal(await m.sendZcFixed(d, 0, 5000, 10), 5000);
+  assert.ok((await recvExactly(m, c2, 5000)).equals(a.subarray(10, 5010)));
+  await until(m, () => m.zcStats().inFlight === 0, 5000, 'notifications');
+  assert.equal(m.zcStats().sends, 4);
+  await m.unregisterBuffers();
+  await m.closeDirect(d);
+  for (const fd of [s, c, c2, lfd]) await m.close(fd);
+  assertNoPendingOps(m);
+});
+
+test('sendZcFixed: the registered buffer stays in use until the notification, not the first CQE', { skip: skipZc }, async () => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  const data = pattern(64 * 1024, 5);
+  await m.registerBuffers([data]);
+  try {
+    // Refused at once: the op is in flight before its first CQE.
+    const sending = m.sendZcFixed(s, 0);
+    await assert.rejects(m.unregisterBuffers(), { code: 'ERR_UM_BUFFERS_IN_USE' });
+    const n = await sending;
+    assert.ok(n > 16 * 1024 && n <= data.length, `sent ${n}`);
+    // The peer has not read: the skbs are unacknowledged and the kernel still
+    // holds the registered pages, so the notification has not come and the
+    // buffers must stay registered although the promise has settled.
+    for (let i = 0; i < 5; i++) await m.sleep(2);
+    assert.equal(m.zcStats().inFlight, 1, 'notification still due');
+    await assert.rejects(m.unregisterBuffers(), { code: 'ERR_UM_BUFFERS_IN_USE' });
+    await m.setsockopt(c, C.SOL_SOCKET!, C.SO_RCVBUF!, 1 << 20); // a wide window: no zero-window probing while it reads
+    const got = await recvExactly(m, c, n);
+    assert.ok(got.equals(data.subarray(0, n)));
+    await until(m, () => m.zcStats().inFlight === 0, 5000, 'notification');
+    await m.unregisterBuffers();
+  } finally {
+    // Closed on failure too: a pending notification must not keep the process alive.
+    closeSync(s);
+    closeSync(c);
+  }
+  assertNoPendingOps(m);
+});
+
+test('sendZcFixed: bad arguments reject before anything is submitted; kernel errors are UMErrors', { skip: skipZc }, async () => {
+  const m = createMachine();
+  const ops = m.metrics().totalOps;
+  await assert.rejects(m.sendZcFixed(0, 0), { code: 'ERR_UM_NO_BUFFERS' });
+  await m.registerBuffers([Buffer.alloc(16)]);
+  await assert.rejects(m.sendZcFixed(0, 1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(0, -1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(0, 0, 17), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(0, 0, 8, 9), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(0, 0, undefined, 17), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(-1, 0), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed(0, 0, 1, 0, 1.5), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.sendZcFixed('1' as never, 0), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  const d = await m.openDirect('/dev/null');
+  await m.closeDirect(d);
+  const afterOpen = m.metrics().totalOps;
+  await assert.rejects(m.sendZcFixed(d, 0), { name: 'UMError', code: 'EBADF' });
+  assert.equal(m.metrics().totalOps, afterOpen, 'a closed DirectFd submits nothing');
+  assert.equal(afterOpen - ops, 2, 'only openDirect and closeDirect went to the kernel');
+  const [r, w] = UM.pipe();
+  await assert.rejects(m.sendZcFixed(r, 0), { name: 'UMError', code: 'ENOTSOCK', syscall: 'send_zc' });
+  await until(m, () => m.zcStats().inFlight === 0, 5000, 'notifications');
+  await m.unregisterBuffers();
+  await m.close(r);
+  await m.close(w);
+  assertNoPendingOps(m);
+});
+
+test('readFixed / writeFixed on a DirectFd', async (t) => {
+  const m = createMachine();
+  const path = join(tmpDir(t), 'f');
+  writeFileSync(path, 'direct and fixed');
+  const buf = Buffer.alloc(64);
+  await m.registerBuffers([buf]);
+  const d = await m.openDirect(path, C.O_RDWR ?? 2);
+  assert.equal(await m.readFixed(d, 0, 5, 3, 11), 5);
+  assert.equal(buf.subarray(3, 8).toString(), 'fixed');
+  buf.write('FIXED', 20);
+  assert.equal(await m.writeFixed(d, 0, 5, 20, 11), 5);
+  assert.equal(readFileSync(path, 'utf8'), 'direct and FIXED');
+  await m.closeDirect(d);
+  await m.unregisterBuffers();
+  assertNoPendingOps(m);
 });

@@ -202,6 +202,7 @@ test('readFiles: wrong argument types reject before anything is submitted', asyn
   await assert.rejects(m.readFiles([], 'fn' as never), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(m.readFiles([], { concurrency: '4' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(m.readFiles([], { concurrency: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(m.readFiles(['/etc/hostname'], { direct: 1 as never }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   assert.equal(m.metrics().totalOps, ops);
   assert.deepEqual(await m.readFiles([]), new Map());
   assertNoPendingOps(m);
@@ -360,5 +361,57 @@ test('readFiles: aborted through cancellable() mid-way: rejects with the reason,
   assert.equal(fdCount(), fds);
   // The machine is still usable.
   assert.equal((await m.readFiles(paths.slice(0, 3))).size, 3);
+  assertNoPendingOps(m);
+});
+
+test('readFiles { direct: true } opens direct descriptors (no file in the fd table); the default uses fds; same bytes', async (t) => {
+  const dir = tmpDir(t);
+  const paths: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    paths.push(join(dir, `f${i}`));
+    writeFileSync(paths[i]!, content(i, i % 3 === 0 ? 40000 + i : 100 + i));
+  }
+  for (const direct of [true, false]) {
+    const m = createMachine();
+    const fds = fdCount();
+    let maxFds = 0;
+    let done = false;
+    const sampler = m.spin(async () => {
+      while (!done) {
+        maxFds = Math.max(maxFds, fdCount() - fds);
+        await m.snooze();
+      }
+    });
+    const map = await m.readFiles(paths, direct ? { concurrency: 100, direct } : { concurrency: 100 });
+    done = true;
+    await m.join(sampler);
+    for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, i % 3 === 0 ? 40000 + i : 100 + i)));
+    if (direct) assert.equal(maxFds, 0, 'no file went through the fd table');
+    else assert.ok(maxFds > 0, 'the default opens fds');
+    assert.equal(fdCount(), fds);
+    assertNoPendingOps(m);
+  }
+});
+
+test('readFiles: a full file table falls back to fds; every slot it took is free again', async (t) => {
+  const dir = tmpDir(t);
+  const paths: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    paths.push(join(dir, `f${i}`));
+    writeFileSync(paths[i]!, content(i, 1000 + i));
+  }
+  const m = createMachine();
+  m.registerFiles(3);
+  const held = await m.openDirect(paths[0]!); // one slot the caller keeps
+  const fds = fdCount();
+  const map = await m.readFiles(paths, { concurrency: 16, direct: true }); // 2 free slots, 16 files at once: ENFILE, then fds
+  for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, 1000 + i)));
+  assert.equal(fdCount(), fds);
+  // Both free slots are free again, the third is still the caller's.
+  const a = await m.openDirect(paths[1]!);
+  const b = await m.openDirect(paths[2]!);
+  await assert.rejects(m.openDirect(paths[3]!), { name: 'UMError', code: 'ENFILE' });
+  for (const d of [held, a, b]) await m.closeDirect(d);
+  await assert.rejects(m.readFiles([join(dir, 'missing')], { direct: true }), { name: 'UMError', code: 'ENOENT' });
   assertNoPendingOps(m);
 });

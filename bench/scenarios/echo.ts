@@ -7,7 +7,10 @@
  *   - uringmachine (examples/echo-server.ts, when out/examples/echo-server.js
  *     is built),
  *   - C on the project's ring layer (bench/bin/echo_server: multishot accept,
- *     multishot recv on a provided-buffer ring, send).
+ *     multishot recv on a provided-buffer ring, send),
+ *   - uringmachine with fixed files, before/after (bench/servers/um-echo-direct.ts):
+ *     the same accept loop and per-connection recv/send fiber on regular fds
+ *     and on direct descriptors (m.acceptDirect, IOSQE_FIXED_FILE).
  * Per server: one warm-up load (WARMUP round trips per connection, not
  * measured), then RUNS measured loads; reported are the medians of round
  * trips/s and of the server's CPU time (utime + stime from /proc/<pid>/stat)
@@ -35,6 +38,7 @@ import {
   startServer,
   stopServer,
   table,
+  type ServerSpec,
 } from '../lib/net.js';
 
 const CONNS = Number(process.env.CONNS ?? (smoke ? 10 : 50));
@@ -48,7 +52,14 @@ const servers = [
   nodeServer('node:net', 'out/bench/servers/net-echo.js'),
   nodeServer('uringmachine (examples/echo-server.ts)', 'out/examples/echo-server.js'),
   binServer('C, own ring layer (bench/c/echo_server.c)', 'bench/bin/echo_server'),
+  directServer('uringmachine, recv/send loop on fds (um-echo-direct.ts fd)', 'fd'),
+  directServer('uringmachine, recv/send loop on direct descriptors (um-echo-direct.ts direct)', 'direct'),
 ];
+
+function directServer(name: string, mode: string): ServerSpec {
+  const spec = nodeServer(name, 'out/bench/servers/um-echo-direct.js');
+  return { ...spec, args: [...spec.args, mode] };
+}
 
 type Result = { rps: number; cpuUs: number; userUs: number; clientUs: number } | { missing: string };
 

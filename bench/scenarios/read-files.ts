@@ -5,12 +5,16 @@
  *   (a) m.readFiles(paths) (uringmachine: openat, then a hardlinked
  *       read (32 KiB scratch) / EOF-check read / close chain per file; a
  *       larger file again with openat+statx and a chain reading its size;
- *       256 files in flight);
+ *       256 files in flight), and (a') the same with { direct: true }: the
+ *       files opened as direct descriptors in the ring's file table (the
+ *       before/after pair of the fixed-files change);
  *   (b) Promise.all(paths.map((p) => fs.promises.readFile(p)));
  *   (c) a fs.readFileSync loop;
  *   (d) bench/bin/read_files: C on the project's own ring layer, the same
  *       op pattern as (a), no JavaScript.
  * Env: SMALL (2000), SMALL_SIZE (4096), LARGE (100), LARGE_SIZE (1048576),
+ * CPU µs/file: this process's user + system time (all its threads, io-wq
+ * workers and libuv's pool included) per file; not shown for (d), a child.
  * RUNS (5) after one untimed warm-up round, CONCURRENCY (256, for (a) and (d)), KEEP=1 keeps the tmp dir.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,8 +22,13 @@ import { existsSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFi
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { UringMachine } from 'uringmachine';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const SMALL = Number(process.env.SMALL ?? 2000);
 const SMALL_SIZE = Number(process.env.SMALL_SIZE ?? 4096);
@@ -47,10 +56,12 @@ function check(bytes: number, who: string): void {
   if (bytes !== totalBytes) throw new Error(`${who}: read ${bytes} bytes, expected ${totalBytes}`);
 }
 
-async function umReadFiles(): Promise<number> {
+type Timed = { secs: number; cpuUs: number };
+
+async function umReadFiles(direct: boolean): Promise<number> {
   const m = new UringMachine();
   const t0 = process.hrtime.bigint();
-  const map = await m.readFiles(paths, { concurrency: CONCURRENCY });
+  const map = await m.readFiles(paths, { concurrency: CONCURRENCY, direct });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   let bytes = 0;
   for (const b of map.values()) bytes += b.length;
@@ -110,33 +121,51 @@ async function main(): Promise<void> {
     }
   }
   const contenders: { name: string; run: () => Promise<number> }[] = [
-    { name: '(a) m.readFiles', run: umReadFiles },
+    { name: '(a) m.readFiles', run: () => umReadFiles(false) },
+    { name: "(a') m.readFiles({ direct: true })", run: () => umReadFiles(true) },
     { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
     { name: '(c) fs.readFileSync loop', run: syncLoop },
   ];
   if (existsSync(cbin)) contenders.push({ name: '(d) C, own ring layer', run: cRing });
   // One untimed round: the JIT warms up as the page cache did.
   for (const c of contenders) await c.run();
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const times = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   for (let r = 0; r < RUNS; r++) {
-    // Interleaved, so drift (page cache, CPU frequency) hits every contender alike.
-    for (const c of contenders) {
+    // Interleaved, so drift (page cache, CPU frequency) hits every contender
+    // alike, in reverse order every other round, and each starts on a
+    // collected heap: else a contender that runs after another's 108 MiB of
+    // results pays for their collection (measured: it moved readFiles' CPU
+    // per file by a third, depending on its place in the order).
+    for (const c of r % 2 === 0 ? contenders : [...contenders].reverse()) {
+      gc();
+      const c0 = process.cpuUsage();
       const t = await c.run();
+      const u = process.cpuUsage(c0);
+      // (d) is a child process: its CPU is not this process's (shown as '-').
+      const us = c.name.startsWith('(d)') ? NaN : u.user + u.system;
       if (!times.has(c.name)) times.set(c.name, []);
       times.get(c.name)!.push(t);
+      if (!cpu.has(c.name)) cpu.set(c.name, []);
+      cpu.get(c.name)!.push(us / paths.length);
     }
   }
   const med = new Map([...times].map(([k, v]) => [k, median(v)]));
+  const medCpu = new Map([...cpu].map(([k, v]) => [k, median(v)]));
   const c = med.get('(d) C, own ring layer');
   const sync = med.get('(c) fs.readFileSync loop')!;
   const files = paths.length;
   console.log(`\n### read-files: ${SMALL} x ${SMALL_SIZE} B + ${LARGE} x ${LARGE_SIZE} B (${(totalBytes / 2 ** 20).toFixed(1)} MiB), page cache warm\n`);
-  console.log(`Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${RUNS} runs, concurrency ${CONCURRENCY}\n`);
-  console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    `Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${RUNS} runs, concurrency ${CONCURRENCY}, load average ${load} at start\n`,
+  );
+  console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time | CPU µs/file |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, t] of med) {
+    const us = medCpu.get(name);
     console.log(
-      `| ${name} | ${(t * 1000).toFixed(1)} | ${Math.round(files / t)} | ${(totalBytes / 2 ** 20 / t).toFixed(0)} | ${c ? (t / c).toFixed(2) : '-'} | ${(t / sync).toFixed(2)} |`,
+      `| ${name} | ${(t * 1000).toFixed(1)} | ${Math.round(files / t)} | ${(totalBytes / 2 ** 20 / t).toFixed(0)} | ${c ? (t / c).toFixed(2) : '-'} | ${(t / sync).toFixed(2)} | ${us !== undefined && Number.isFinite(us) ? us.toFixed(2) : '-'} |`,
     );
   }
   if (process.env.KEEP !== '1') rmSync(dir, { recursive: true, force: true });
