@@ -119,29 +119,36 @@ async function runMain(moduleUrl: string, handle: ConnectionHandler, o: ServerOp
   const queues = o.mode === 'queue' ? Array.from({ length: o.workers }, () => new SharedQueue({ capacity: 1024, bytes: 32 * 1024 })) : [];
   const served: number[] = new Array<number>(o.workers).fill(0);
   let failed: unknown;
-  const workers = Array.from({ length: o.workers }, (_, index) => {
+  const workers: { w: Worker; ready: Promise<void>; exited: Promise<void>; gone: boolean; finished: boolean }[] = [];
+  for (let index = 0; index < o.workers; index++) {
     const umServer: WorkerData['umServer'] =
       o.mode === 'reuseport' ? { index, listener: listeners[index]! } : { index, queue: { sab: queues[index]!.buffer, off: queues[index]!.byteOffset } };
     const w = new Worker(new URL(moduleUrl), { workerData: { umServer } satisfies WorkerData });
     const ready = new Promise<void>((resolve, reject) => {
       w.on('message', (msg: FromWorker) => {
         if ('ready' in msg) resolve();
-        else served[index] = msg.served;
+        else {
+          served[index] = msg.served;
+          workers[index]!.finished = true;
+        }
       });
       w.once('error', (e) => {
         failed ??= e;
         reject(e);
       });
     });
-    const exited = new Promise<void>((resolve) =>
+    const state = { w, ready, exited: Promise.resolve(), gone: false, finished: false };
+    state.exited = new Promise<void>((resolve) =>
       w.once('exit', (code) => {
         if (code !== 0) failed ??= new Error(`worker ${index} exited with code ${code}`);
+        state.gone = true;
         resolve();
       }),
     );
-    return { w, ready, exited };
-  });
+    workers.push(state);
+  }
   let acceptor: ReturnType<UringMachine['spin']> | undefined;
+  let acceptorEnded: Promise<void> | undefined;
   try {
     await Promise.all(workers.map((w) => w.ready));
     if (o.mode === 'queue') {
@@ -159,28 +166,52 @@ async function runMain(moduleUrl: string, handle: ConnectionHandler, o: ServerOp
           }
         }
       });
+      // An accept that fails (EMFILE, ...) ends the loop: stop the server with its error.
+      acceptorEnded = m.join(acceptor).then(
+        () => {},
+        (e: unknown) => {
+          failed ??= e;
+        },
+      );
     }
     console.log(`listening ${port} (${o.workers} worker${o.workers > 1 ? 's' : ''}, ${o.mode})`);
     // A worker that dies stops the server as a signal would.
-    await Promise.race([stopping, ...workers.map((w) => w.exited)]);
+    await Promise.race([stopping, ...workers.map((w) => w.exited), ...(acceptorEnded ? [acceptorEnded] : [])]);
   } finally {
     if (acceptor) {
       m.terminate(acceptor);
-      await m.join(acceptor);
+      await acceptorEnded;
     }
     if (o.mode === 'queue') {
       await m.close(listeners[0]!);
       // Behind every fd already queued: the worker serves (and then stops)
-      // those before it sees this.
-      for (const q of queues) await m.push(q, 'stop');
+      // those before it sees this. A worker that died takes nothing: its
+      // queue is emptied here instead.
+      for (let i = 0; i < queues.length; i++) {
+        if (workers[i]?.gone) await drain(m, queues[i]!);
+        else await m.push(queues[i]!, 'stop');
+      }
     } else {
       for (const { w } of workers) w.postMessage('stop');
     }
     await Promise.all(workers.map((w) => w.exited));
+    // The fds queued for a worker that failed after the stop was queued.
+    // (Its listener, in reuseport mode, is not closed here: it may have
+    // closed it already, and a second close could hit a reused number; the
+    // process exits 1 right after.)
+    if (o.mode === 'queue') for (let i = 0; i < workers.length; i++) if (!workers[i]!.finished) await drain(m, queues[i]!);
     m.close();
   }
   served.forEach((n, i) => console.log(`worker ${i} served ${n} connections`));
   if (failed !== undefined) throw failed;
+}
+
+/** Closes the fds left in a queue no worker takes from any more. */
+async function drain(m: UringMachine, q: SharedQueue): Promise<void> {
+  while (q.count > 0) {
+    const item = await m.shift(q);
+    if (item !== 'stop') await m.close(Number(item));
+  }
 }
 
 /** WORKERS=0: one machine, one accept loop, on the main thread. */
