@@ -53,7 +53,9 @@ type FromWorker = { ready: true } | { served: number };
 /** The options from the environment: HOST, PORT, WORKERS, WORKER_MODE. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const workers = Number(env.WORKERS ?? 0);
-  if (!Number.isInteger(workers) || workers < 0 || workers > 256) throw new RangeError(`WORKERS must be an integer in [0, 256], got ${env.WORKERS}`);
+  if (!Number.isInteger(workers) || workers < 0 || workers > 256) {
+    throw new RangeError(`WORKERS must be an integer in [0, 256], got ${env.WORKERS}`);
+  }
   const mode = env.WORKER_MODE ?? 'reuseport';
   if (mode !== 'reuseport' && mode !== 'queue') throw new RangeError(`WORKER_MODE must be reuseport or queue, got ${mode}`);
   return { host: env.HOST ?? '127.0.0.1', port: Number(env.PORT ?? 1234), backlog: 1024, workers, mode };
@@ -122,7 +124,9 @@ async function runMain(moduleUrl: string, handle: ConnectionHandler, o: ServerOp
   const workers: { w: Worker; ready: Promise<void>; exited: Promise<void>; gone: boolean; finished: boolean }[] = [];
   for (let index = 0; index < o.workers; index++) {
     const umServer: WorkerData['umServer'] =
-      o.mode === 'reuseport' ? { index, listener: listeners[index]! } : { index, queue: { sab: queues[index]!.buffer, off: queues[index]!.byteOffset } };
+      o.mode === 'reuseport'
+        ? { index, listener: listeners[index]! }
+        : { index, queue: { sab: queues[index]!.buffer, off: queues[index]!.byteOffset } };
     const w = new Worker(new URL(moduleUrl), { workerData: { umServer } satisfies WorkerData });
     const ready = new Promise<void>((resolve, reject) => {
       w.on('message', (msg: FromWorker) => {

@@ -228,7 +228,7 @@ async function httpSession(s: Socket): Promise<void> {
   }
 }
 
-test('echo-server WORKERS=2 WORKER_MODE=reuseport: each worker accepts on its own listener, all echoed, no fd left, clean stop', async () => {
+test('echo-server WORKERS=2 WORKER_MODE=reuseport: a listener per worker, all echoed, no fd left, clean stop', async () => {
   // The kernel hashes each connection to one of the two listeners: all 35 on
   // one worker has probability 2^-34.
   await workersRun('echo-server.js', 'reuseport', echoSession);
@@ -261,7 +261,10 @@ test('echo-server WORKERS=1: one worker thread serves everything; bad WORKERS / 
     [{ WORKERS: 'two' }, 'WORKERS'],
     [{ WORKERS: '2', WORKER_MODE: 'fork' }, 'WORKER_MODE'],
   ] as const) {
-    const child = spawn(process.execPath, [OUT + 'echo-server.js'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [OUT + 'echo-server.js'], {
+      env: { ...process.env, PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise((r) => child.once('exit', r));

@@ -58,7 +58,13 @@ const client = `${root}bench/bin/echo_client`;
 type Kind = 'single' | 'reuseport' | 'queue' | 'cluster';
 type Contender = { spec: ServerSpec; kind: Kind; workers: number };
 type Sample = { ops: number; seconds: number; cpu: number; clientCpu?: number };
-type Load = { name: string; unit: string; contenders: Contender[]; run: (s: Server) => Promise<Sample>; warm: (s: Server) => Promise<unknown> };
+type Load = {
+  name: string;
+  unit: string;
+  contenders: Contender[];
+  run: (s: Server) => Promise<Sample>;
+  warm: (s: Server) => Promise<unknown>;
+};
 
 function contenders(example: string, single: [string, string], clusterKind: string): Contender[] {
   const list: Contender[] = [
@@ -69,7 +75,8 @@ function contenders(example: string, single: [string, string], clusterKind: stri
     for (const mode of ['reuseport', 'queue'] as const) {
       list.push({ spec: nodeServer(`uringmachine ${mode}`, example, { WORKERS: String(n), WORKER_MODE: mode }), kind: mode, workers: n });
     }
-    list.push({ spec: nodeServer('node:cluster', 'out/bench/servers/cluster.js', { KIND: clusterKind, WORKERS: String(n) }), kind: 'cluster', workers: n });
+    const cluster = nodeServer('node:cluster', 'out/bench/servers/cluster.js', { KIND: clusterKind, WORKERS: String(n) });
+    list.push({ spec: cluster, kind: 'cluster', workers: n });
   }
   return list;
 }
@@ -82,7 +89,13 @@ async function measured<T>(s: Server, load: () => Promise<T>): Promise<{ out: T;
 }
 
 function echoLoad(): Load {
-  const env = (s: Server, rounds: number) => ({ PORT: String(s.port), CONNS: String(CONNS), ROUNDS: String(rounds), SIZE: '64', WARMUP: '0' });
+  const env = (s: Server, rounds: number) => ({
+    PORT: String(s.port),
+    CONNS: String(CONNS),
+    ROUNDS: String(rounds),
+    SIZE: '64',
+    WARMUP: '0',
+  });
   return {
     name: `echo — ${CONNS} connections × ${fmt(ROUNDS)} round trips of 64 B (bench/bin/echo_client)`,
     unit: 'round trips/s',
@@ -126,7 +139,8 @@ function httpLoad(close: boolean): Load {
       // been waited for (fields 16 and 17 of /proc/<shell>/stat: cutime,
       // cstime), so wrk's own CPU is reported as the echo client's is.
       const script = 'wrk "$@" || exit $?; read -r -a f < /proc/$$/stat; echo "client ticks $((f[15] + f[16]))"';
-      const { out, cpu } = await measured(s, () => runLoad('bash', ['-c', script, 'wrk', ...args(s, DURATION)], {}, (DURATION + 30) * 1000));
+      const wrk = () => runLoad('bash', ['-c', script, 'wrk', ...args(s, DURATION)], {}, (DURATION + 30) * 1000);
+      const { out, cpu } = await measured(s, wrk);
       const w = parseWrk(out);
       const ticks = /client ticks (\d+)/.exec(out);
       return { ops: w.requests, seconds: w.seconds, cpu, clientCpu: ticks ? Number(ticks[1]) / CLK_TCK : undefined };
@@ -155,7 +169,8 @@ async function runScenario(load: Load): Promise<Result[]> {
   try {
     for (let i = 0; i < cs.length; i++) {
       const s = servers[i]!;
-      if (typeof s !== 'string') await load.warm(s).catch((e: unknown) => (failed[i] = `(failed: ${String((e as Error).message).split('\n')[0]})`));
+      if (typeof s === 'string') continue;
+      await load.warm(s).catch((e: unknown) => (failed[i] = `(failed: ${String((e as Error).message).split('\n')[0]})`));
     }
     for (let r = 0; r < RUNS; r++) {
       for (let k = 0; k < cs.length; k++) {
@@ -214,7 +229,8 @@ function report(load: Load, results: Result[], startLoad: string): void {
       r.clientCores === undefined ? '' : r.clientCores.toFixed(2),
     ];
   });
-  const head = ['server', 'workers', load.unit, 'vs node:cluster, same workers', '2 workers vs 1', 'server CPU µs/op', 'server cores used', 'client cores used'];
+  const head = ['server', 'workers', load.unit, 'vs node:cluster, same workers', '2 workers vs 1', 'server CPU µs/op'];
+  head.push('server cores used', 'client cores used');
   console.log(table(head, rows));
 }
 
