@@ -4,15 +4,22 @@
 //
 //   node out/examples/echo-server.js            # 127.0.0.1:1234
 //   HOST=::1 PORT=7000 node out/examples/echo-server.js
+//   WORKERS=2 node out/examples/echo-server.js  # two worker threads, a machine each
+//   WORKERS=2 WORKER_MODE=queue node out/examples/echo-server.js
 //
 // Prints "listening <port>" once it accepts connections (PORT=0: the kernel
-// picks a free port, read back with getsockname). Stops on SIGINT/SIGTERM:
-// the accept loop's fiber and then the connections' fibers are terminated,
-// which cancels their kernel ops.
+// picks a free port, read back with getsockname). WORKERS=N (default 0: one
+// machine on the main thread) serves on N worker threads, each with its own
+// machine: WORKER_MODE=reuseport (default) gives each worker its own
+// SO_REUSEPORT listener, WORKER_MODE=queue has the main thread accept and
+// hand the fds round robin to the workers over SharedQueues (examples/workers.ts).
+// Stops on SIGINT/SIGTERM: the accept loop's fiber and then the connections'
+// fibers are terminated, which cancels their kernel ops; with workers, each
+// prints "worker <i> served <n> connections" once it has stopped.
 
 import { constants, Terminate, UringMachine, UMError } from 'uringmachine';
 
-const host = process.env.HOST ?? '127.0.0.1';
+import { run } from './workers.js';
 
 /** Errors that just mean "the peer went away" or "the server is stopping". */
 function expected(e: unknown): boolean {
@@ -36,29 +43,4 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const m = new UringMachine();
-  const wanted = Number(process.env.PORT ?? 1234);
-  const listener = await m.tcpListen(host, wanted, 1024);
-  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
-  const acceptor = m.spin(async () => {
-    for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
-  });
-  const stop = () => m.terminate(acceptor);
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  console.log(`listening ${port}`);
-  await m.join(acceptor);
-  // Stop the connections still open: each fiber's pending op is cancelled
-  // and its finally block closes its socket.
-  const open = [...m.fibers];
-  for (const f of open) m.terminate(f);
-  await m.join(open);
-  await m.close(listener);
-  m.close();
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(import.meta.url, serve);

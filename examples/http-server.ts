@@ -11,10 +11,15 @@
 // 431 for a header line over 8 KiB, 501 for chunked request bodies), and
 // closes the connection after `Connection: close` or an HTTP/1.0 request
 // without keep-alive.
+//
+// WORKERS=N and WORKER_MODE=reuseport|queue spread the connections over N
+// worker threads, a machine each, as in examples/echo-server.ts (the loop
+// is examples/workers.ts).
 
 import { constants, LineTooLongError, Terminate, UringMachine, UMError, type Stream } from 'uringmachine';
 
-const host = process.env.HOST ?? '127.0.0.1';
+import { run } from './workers.js';
+
 const MAX_LINE = 8192;
 const BODY = 'Hello, World!';
 const OK = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
@@ -114,29 +119,4 @@ async function serve(m: UringMachine, conn: number): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const m = new UringMachine();
-  const wanted = Number(process.env.PORT ?? 1234);
-  const listener = await m.tcpListen(host, wanted, 1024);
-  const port = m.getsockname(listener).port; // the kernel's pick for PORT=0
-  const acceptor = m.spin(async () => {
-    for await (const conn of m.acceptEach(listener)) m.spin(() => serve(m, conn));
-  });
-  const stop = () => m.terminate(acceptor);
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  console.log(`listening ${port}`);
-  await m.join(acceptor);
-  // Stop the connections still open: each fiber's pending op is cancelled
-  // and its finally block closes its socket.
-  const open = [...m.fibers];
-  for (const f of open) m.terminate(f);
-  await m.join(open);
-  await m.close(listener);
-  m.close();
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(import.meta.url, serve);

@@ -5,8 +5,8 @@
  * generator as a child, and killing every child on exit, also on errors and
  * signals. Lives outside bench/scenarios/ so that bench/run.ts does not run it.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -37,14 +37,41 @@ export function cpuTimes(pid: number): { user: number; system: number } {
   return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
 }
 
+/**
+ * utime and stime of a process and of its child processes still running
+ * (/proc/<pid>/task/<tid>/children, recursively): a node:cluster primary and
+ * its workers.
+ */
+export function treeCpuTimes(pid: number): { user: number; system: number } {
+  const t = cpuTimes(pid);
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let kids: string;
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const k of kids ? kids.split(' ') : []) {
+      try {
+        const c = treeCpuTimes(Number(k));
+        t.user += c.user;
+        t.system += c.system;
+      } catch {
+        // the child exited meanwhile
+      }
+    }
+  }
+  return t;
+}
+
 export type Server = { name: string; proc: ChildProcess; port: number };
 
-export type ServerSpec = { name: string; cmd: string; args: string[]; file: string };
+export type ServerSpec = { name: string; cmd: string; args: string[]; file: string; env?: Record<string, string> };
 
 /** A contender: a Node script under out/ or a binary in bench/bin/; `file` must exist to run it. */
-export function nodeServer(name: string, rel: string): ServerSpec {
+export function nodeServer(name: string, rel: string, env?: Record<string, string>): ServerSpec {
   const file = root + rel;
-  return { name, cmd: process.execPath, args: [file], file };
+  return { name, cmd: process.execPath, args: [file], file, env };
 }
 
 export function binServer(name: string, rel: string): ServerSpec {
@@ -56,7 +83,7 @@ export function binServer(name: string, rel: string): ServerSpec {
 export function startServer(spec: ServerSpec): Promise<Server> {
   const proc = spawn(spec.cmd, spec.args, {
     cwd: root,
-    env: { ...process.env, PORT: '0' },
+    env: { ...process.env, ...spec.env, PORT: '0' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.add(proc);
@@ -139,4 +166,21 @@ export function table(head: string[], rows: string[][]): string {
 
 export function loadavg(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+}
+
+function haveWrk(): boolean {
+  const r = spawnSync('wrk', ['-v'], { stdio: 'ignore' });
+  return !(r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT');
+}
+
+/** wrk from the distribution if it is missing (apt output goes to stderr). */
+export function ensureWrk(): void {
+  if (haveWrk()) return;
+  if (process.getuid?.() !== 0) throw new Error('wrk not found: install it (apt-get install wrk)');
+  const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (apt(['install', '-y', 'wrk']).status !== 0) {
+    apt(['update']);
+    apt(['install', '-y', 'wrk']);
+  }
+  if (!haveWrk()) throw new Error('wrk not found and apt-get install wrk failed');
 }

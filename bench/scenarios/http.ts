@@ -20,11 +20,10 @@
  * errors or non-2xx responses count as failures) shows "(failed: ...)" in its
  * row, the others still run, and the exit code is 1.
  */
-import { spawnSync } from 'node:child_process';
-
 import {
   binServer,
   cpuTimes,
+  ensureWrk,
   exists,
   fmt,
   loadavg,
@@ -48,23 +47,6 @@ const servers = [
   nodeServer('uringmachine (examples/http-server.ts)', 'out/examples/http-server.js'),
   binServer('C, own ring layer (bench/c/http_server.c)', 'bench/bin/http_server'),
 ];
-
-function haveWrk(): boolean {
-  const r = spawnSync('wrk', ['-v'], { stdio: 'ignore' });
-  return !(r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT');
-}
-
-/** wrk from the distribution if it is missing (apt output goes to stderr). */
-function ensureWrk(): void {
-  if (haveWrk()) return;
-  if (process.getuid?.() !== 0) throw new Error('wrk not found: install it (apt-get install wrk)');
-  const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (apt(['install', '-y', 'wrk']).status !== 0) {
-    apt(['update']);
-    apt(['install', '-y', 'wrk']);
-  }
-  if (!haveWrk()) throw new Error('wrk not found and apt-get install wrk failed');
-}
 
 type Wrk = { requests: number; rps: number };
 
