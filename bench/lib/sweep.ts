@@ -59,7 +59,14 @@ export async function report(o: {
   }
   const flat = flatness(o.points);
   lines.push(
-    `| largest / smallest cost (target ≤ 1.5) | ${series.map((s) => `${flat.get(s)!.toFixed(2)}×${flat.get(s)! <= 1.5 ? '' : ' **not flat**'}`).join(' | ')} |`,
+    `| largest / smallest cost (target ≤ 1.5) | ${series
+      .map((s) => {
+        const f = flat.get(s)!;
+        // A 0 (CPU time below the 10 ms clock tick: only at smoke sizes) has no ratio.
+        if (!Number.isFinite(f)) return 'n/a (below clock resolution)';
+        return `${f.toFixed(2)}×${f <= 1.5 ? '' : ' **not flat**'}`;
+      })
+      .join(' | ')} |`,
   );
   console.log(`\n${o.title}\n`);
   console.log(lines.join('\n'));

@@ -18,7 +18,8 @@
  * otherwise spread over its round trips; and the client's round trips/s of
  * the long load (its timed phase starts after every connection is up).
  * Medians over the runs. Env: SIZES, TOTAL (100,000), MIN_ROUNDS (10), RUNS
- * (3), PLOT (bench/sweep-echo.png). About 70 s on the 2-core machine.
+ * (3), PLOT (bench/sweep-echo.png). About 160–190 s on the 2-core machine;
+ * opt-in (BENCH=sweep-echo or BENCH=sweeps).
  */
 import { readFileSync } from 'node:fs';
 

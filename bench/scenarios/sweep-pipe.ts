@@ -15,7 +15,8 @@
  *     flight per group and one READ (pipe.ts (d)).
  * Each figure is the median of RUNS (3) after a warm-up run; contenders run
  * interleaved. Env: SIZES, TOTAL, CHUNK (1024), RUNS, PLOT
- * (bench/sweep-pipe.png). About 25 s on the 2-core machine.
+ * (bench/sweep-pipe.png). About 25–110 s on the 2-core machine (the more
+ * the busier it is); opt-in (BENCH=sweep-pipe or BENCH=sweeps).
  */
 import { existsSync } from 'node:fs';
 import net from 'node:net';

@@ -20,8 +20,9 @@
  * (Promise.all opens every file at once: EMFILE once N passes
  * RLIMIT_NOFILE) is reported so and not run at the larger sizes. Plot (CPU
  * µs per file): bench/sweep-read-files.png (PLOT). Env: SIZES, FILE_SIZE,
- * RUNS, MIN_FILES, DIR, KEEP=1 (keep the files). About 60 s on the 2-core
- * machine, half of it making the 100,000 files and reading them.
+ * RUNS, MIN_FILES, DIR, KEEP=1 (keep the files). About 60–120 s on the
+ * 2-core machine (the more the busier it is), most of it at 100,000 files;
+ * opt-in (BENCH=sweep-read-files or BENCH=sweeps).
  */
 import { existsSync, mkdirSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
