@@ -121,8 +121,10 @@ async function main(): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   await report({
     title:
-      `### sweep-echo — C client, N connections × 64 B round trips in lockstep, server CPU µs per round trip (marginal: long − short load) and round trips/s ` +
-      `(node ${process.version}; ${TOTAL.toLocaleString('en-US')} round trips per load, ≥ ${MIN_ROUNDS} per connection; median of ${RUNS}; load average ${load} at start; ${secs.toFixed(0)} s)`,
+      `### sweep-echo — C client, N connections × 64 B round trips in lockstep, ` +
+      `server CPU µs per round trip (marginal: long − short load) and round trips/s ` +
+      `(node ${process.version}; ${TOTAL.toLocaleString('en-US')} round trips per load, ≥ ${MIN_ROUNDS} per connection; ` +
+      `median of ${RUNS}; load average ${load} at start; ${secs.toFixed(0)} s)`,
     sizeName: 'connections',
     cost: 'server CPU µs/round trip',
     points,

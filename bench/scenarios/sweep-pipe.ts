@@ -171,7 +171,8 @@ async function main(): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   await report({
     title:
-      `### sweep-pipe — G groups × (${TOTAL.toLocaleString('en-US')} / G) chunks × ${CHUNK} B, CPU µs per chunk (all threads) and chunks/s (wall) ` +
+      `### sweep-pipe — G groups × (${TOTAL.toLocaleString('en-US')} / G) chunks × ${CHUNK} B, ` +
+      `CPU µs per chunk (all threads) and chunks/s (wall) ` +
       `(node ${process.version}; median of ${RUNS}; load average ${load} at start; ${secs.toFixed(0)} s)`,
     sizeName: 'groups',
     cost: 'CPU µs/chunk',

@@ -160,7 +160,8 @@ async function main(): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   await report({
     title:
-      `### sweep-read-files — N × ${FILE_SIZE} B files in ${base} (page cache warm), CPU µs per file (all threads; wall µs per file in brackets) ` +
+      `### sweep-read-files — N × ${FILE_SIZE} B files in ${base} (page cache warm), ` +
+      `CPU µs per file (all threads; wall µs per file in brackets) ` +
       `(node ${process.version}; median of ${RUNS}; ≥ ${MIN_FILES.toLocaleString('en-US')} files per sample; ` +
       `load average ${load} at start; ${secs.toFixed(0)} s, of which ${made.toFixed(1)} s making the files)`,
     sizeName: 'files',
