@@ -35,7 +35,7 @@ export async function writeCurvePlot(plot: CurvePlot): Promise<void> {
   const enc = {
     x: { field: 'x', type: 'quantitative', title: plot.xTitle, scale: { type: 'log' } },
     y: { field: 'y', type: 'quantitative', title: plot.yTitle, scale: plot.logY ? { type: 'log' } : { zero: true } },
-    color: { field: 'series', type: 'nominal', title: null },
+    color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 360 } },
   };
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
