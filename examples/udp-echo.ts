@@ -39,11 +39,16 @@ const fd = await m.socket(v6 ? constants.AF_INET6! : constants.AF_INET!, constan
 await m.bind(fd, host, port);
 // --each (or MODE=each): the per-datagram loop (recvmsgEach + sendto with host/port),
 // kept for comparison (bench/scenarios/udp.ts runs both).
+// --raw (or MODE=raw): per datagram too, but each reply to the raw address
+// (m.sendtoBatch(fd, [d])), no address decoded or encoded.
 const each = process.env.MODE === 'each' || process.argv.includes('--each');
+const raw = process.env.MODE === 'raw' || process.argv.includes('--raw');
 const server = m.spin(async () => {
   try {
     if (each) {
       for await (const d of m.recvmsgEach(fd)) m.sendto(fd, d.data, d.host, d.port).catch(dropped);
+    } else if (raw) {
+      for await (const d of m.recvmsgEach(fd)) m.sendtoBatch(fd, [d]).then(count, dropped);
     } else {
       // Each completion batch's datagrams come as one array and go back in
       // one sendtoBatch: each reply to the sender's raw address bytes, one

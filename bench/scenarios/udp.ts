@@ -6,10 +6,13 @@
  * batches on epoll, every echo checked (length, socket, bytes). The window
  * keeps the server busy, so its speed sets the rate, and the client costs
  * less CPU per datagram than any server here (printed, to show it).
- * Contenders, run alternately (A, B, C, D, A, B, ... for RUNS rounds, a
+ * Contenders, run alternately (a, b, b2, c, d, a, b, ... for RUNS rounds, a
  * fresh server process per run):
  *   (a) node:dgram: 'message' -> socket.send(msg, port, address)
  *   (b) examples/udp-echo --each: m.recvmsgEach + m.sendto(host, port) per datagram
+ *   (b2) examples/udp-echo --raw: m.recvmsgEach + m.sendtoBatch(fd, [d]) per datagram
+ *        (the reply to the raw address bytes: (b) -> (b2) is the address
+ *        work, (b2) -> (c) the batching)
  *   (c) examples/udp-echo: m.recvmsgBatches + m.sendtoBatch (raw addresses, one promise per batch)
  *   (d) bench/bin/udp_server: C on the project's ring (multishot recvmsg, sends
  *       straight from the pool buffers; the ceiling)
@@ -54,6 +57,7 @@ const echo = `${root}out/examples/udp-echo.js`;
 const servers: ServerSpec[] = [
   { name: '(a) node:dgram', cmd: process.execPath, args: ['-e', dgramServer], file: process.execPath },
   { name: '(b) uringmachine recvmsgEach + sendto', cmd: process.execPath, args: [echo, '--each'], file: echo },
+  { name: '(b2) uringmachine recvmsgEach + sendtoBatch([d]) (raw address)', cmd: process.execPath, args: [echo, '--raw'], file: echo },
   { name: '(c) uringmachine recvmsgBatches + sendtoBatch', cmd: process.execPath, args: [echo], file: echo },
   binServer('(d) C on our ring (bench/bin/udp_server)', 'bench/bin/udp_server'),
 ];
