@@ -19,7 +19,10 @@
  * Reported per contender: the median datagrams/s, the median of each
  * round's ratio to (a), the server's CPU per datagram (user+system from
  * /proc/<pid>/stat over the run, warm-up included, divided by every echo
- * of the run) and the client's.
+ * of the run), the median of each round's (a)/(x) CPU ratio (datagrams per
+ * server CPU-second relative to node:dgram: what the rate ratio becomes
+ * when each server has a core to itself, which a shared machine does not
+ * give) and the client's CPU per datagram.
  * Env: SOCKS (32), WINDOW (4), SIZE (64), DURATION (3 s), RUNS (5).
  */
 import { existsSync } from 'node:fs';
@@ -92,13 +95,19 @@ async function main(): Promise<void> {
   const present = servers.filter((s) => existsSync(s.file));
   const runs = new Map<string, Run[]>(present.map((s) => [s.name, []]));
   const ratios = new Map<string, number[]>(present.map((s) => [s.name, []]));
+  const cpuRatios = new Map<string, number[]>(present.map((s) => [s.name, []]));
   for (let i = 0; i < RUNS; i++) {
     let base = NaN;
+    let baseUs = NaN;
     for (const spec of present) {
       const r = await one(spec);
       runs.get(spec.name)!.push(r);
-      if (Number.isNaN(base)) base = r.rate;
+      if (Number.isNaN(base)) {
+        base = r.rate;
+        baseUs = r.serverUs;
+      }
       ratios.get(spec.name)!.push(r.rate / base);
+      cpuRatios.get(spec.name)!.push(baseUs / r.serverUs);
       console.error(`round ${i + 1}: ${spec.name}: ${fmt(r.rate)}/s, server ${r.serverUs.toFixed(2)} µs, client ${r.clientUs.toFixed(2)} µs, lost ${r.lost}`);
     }
   }
@@ -110,6 +119,7 @@ async function main(): Promise<void> {
       fmt(median(rs.map((r) => r.rate))),
       `${median(ratios.get(spec.name)!).toFixed(2)}×`,
       median(rs.map((r) => r.serverUs)).toFixed(2),
+      `${median(cpuRatios.get(spec.name)!).toFixed(2)}×`,
       median(rs.map((r) => r.clientUs)).toFixed(2),
       String(rs.reduce((a, r) => a + r.lost, 0)),
     ];
@@ -117,7 +127,7 @@ async function main(): Promise<void> {
   console.log(
     `\n### udp — echo of ${SIZE} B datagrams, ${SOCKS} client sockets × ${WINDOW} in flight, ${DURATION} s per run (node ${process.version}; median of ${RUNS} alternating rounds; load average ${lavg} at start, ${lavgEnd} at end)\n`,
   );
-  console.log(table(['server', 'datagrams/s', 'vs node:dgram (median of per-round ratios)', 'server CPU µs/datagram', 'client CPU µs/datagram', 'lost'], rows));
+  console.log(table(['server', 'datagrams/s', 'vs node:dgram (median of per-round ratios)', 'server CPU µs/datagram', 'datagrams per server CPU-second vs node:dgram', 'client CPU µs/datagram', 'lost'], rows));
 }
 
 main().catch((e: unknown) => {
