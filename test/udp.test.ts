@@ -101,34 +101,39 @@ test('recvmsgEach: cancelled by m.timeout and terminate; the natural error (ENOT
   assertNoPendingOps(m);
 });
 
-test('examples/udp-echo echoes datagrams and exits cleanly on SIGTERM', { skip }, async () => {
-  const { spawn } = await import('node:child_process');
-  const script = new URL('../examples/udp-echo.js', import.meta.url);
-  const child = spawn(process.execPath, [script.pathname], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const x = /listening (\d+)/.exec(out);
-      if (x) resolve(Number(x[1]));
+for (const mode of ['', '--each', '--raw']) {
+  test(`examples/udp-echo ${mode || '(batches)'} echoes datagrams and exits cleanly on SIGTERM`, { skip }, async () => {
+    const { spawn } = await import('node:child_process');
+    const script = new URL('../examples/udp-echo.js', import.meta.url);
+    const child = spawn(process.execPath, [script.pathname, ...(mode ? [mode] : [])], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const x = /listening (\d+)/.exec(out);
+        if (x) resolve(Number(x[1]));
+      });
+      child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+    });
+    const m = createMachine();
+    const c = await m.socket(C.AF_INET!, SOCK_DGRAM);
+    const buf = Buffer.alloc(32);
+    for (let i = 0; i < 3; i++) {
+      await m.sendto(c, `ping ${i}`, '127.0.0.1', port);
+      const r = await m.timeout(5000, () => m.recvfrom(c, buf));
+      assert.equal(buf.subarray(0, r.bytes).toString(), `ping ${i}`);
+      assert.equal(r.port, port);
+    }
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await m.close(c);
+    assertNoPendingOps(m);
   });
-  const m = createMachine();
-  const c = await m.socket(C.AF_INET!, SOCK_DGRAM);
-  const buf = Buffer.alloc(32);
-  for (let i = 0; i < 3; i++) {
-    await m.sendto(c, `ping ${i}`, '127.0.0.1', port);
-    const r = await m.timeout(5000, () => m.recvfrom(c, buf));
-    assert.equal(buf.subarray(0, r.bytes).toString(), `ping ${i}`);
-    assert.equal(r.port, port);
-  }
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0);
-  await m.close(c);
-  assertNoPendingOps(m);
-});
+}
 
 // recvmsgBatches + sendtoBatch: the batch path of the echo example.
 
@@ -164,9 +169,7 @@ test('recvmsgBatches + sendtoBatch: 3 IPv4 senders x 200 datagrams echoed to the
         assert.equal(d.addr.readUInt16BE(2), d.port);
         assert.equal(d.data.toString().split(':')[0], String(ports.indexOf(d.port)));
       }
-      replies.push(
-        m.sendtoBatch(srv, batch).then((rs) => assert.deepEqual(rs, batch.map((d) => d.data.length))),
-      );
+      replies.push(m.sendtoBatch(srv, batch).then((rs) => assert.deepEqual(rs, batch.map((d) => d.data.length))));
       got += batch.length;
       if (got === total) break;
     }
@@ -309,6 +312,30 @@ test('recvmsgBatches: ends on break, terminate and the natural error, after the 
   }, { name: 'UMError', code: 'ENOTSOCK' });
   assert.throws(() => m.recvmsgBatches(-1), { code: 'ERR_OUT_OF_RANGE' });
   for (const fd of [srv, c, r, w]) await m.close(fd);
+  await settle(m);
+  assertNoPendingOps(m);
+});
+
+test('recvmsgBatches: more datagrams queued than the pool has buffers (ENOBUFS) are all delivered, in order, once buffers are back', { skip }, async (t) => {
+  // 4 buffers of 1 KiB: the first batch drains the pool and the op ends with ENOBUFS; it restarts when they are recycled.
+  const m = createMachine({ bufferPool: { bufferSize: 1024, initialBuffers: 4, maxBytes: 4096 } });
+  t.after(() => m.close());
+  const srv = await m.socket(C.AF_INET!, SOCK_DGRAM);
+  await m.bind(srv, '127.0.0.1', 0);
+  const port = localPort(srv);
+  const c = await m.socket(C.AF_INET!, SOCK_DGRAM);
+  const N = 40;
+  for (let i = 0; i < N; i++) await m.sendto(c, `n${i}`, '127.0.0.1', port);
+  const seen: string[] = [];
+  await m.timeout(10000, async () => {
+    for await (const batch of m.recvmsgBatches(srv)) {
+      for (const d of batch) seen.push(d.data.toString());
+      if (seen.length >= N) break;
+    }
+  });
+  assert.deepEqual(seen, Array.from({ length: N }, (_, i) => `n${i}`));
+  assert.ok(m.metrics().bufferPoolEnobufs > 0, 'the pool ran dry at least once');
+  for (const fd of [srv, c]) await m.close(fd);
   await settle(m);
   assertNoPendingOps(m);
 });
