@@ -338,13 +338,17 @@ export function sendtoBatch(core: Core, fd: number, datagrams: unknown, flags: n
     const n = datagrams.length;
     const bytes = new Array<Uint8Array>(n);
     const lens = new Array<number>(n);
+    // Each field is read once: what is submitted is what was checked (a getter cannot swap in a shorter addr).
+    const addrs = new Array<Uint8Array>(n);
     for (let i = 0; i < n; i++) {
       const d = datagrams[i] as OutDatagram | null | undefined;
       if (d === null || typeof d !== 'object') throw argTypeError(`datagrams[${i}]`, 'an object { data, addr }', d);
       const b = toBytes(d.data, `datagrams[${i}].data`);
       if (b.length > MAX_RW_COUNT) throw rangeError(`datagrams[${i}].data.length`, `<= ${MAX_RW_COUNT}`, b.length);
       bytes[i] = b;
-      lens[i] = addrLength(d.addr, `datagrams[${i}].addr`);
+      const a = d.addr;
+      lens[i] = addrLength(a, `datagrams[${i}].addr`);
+      addrs[i] = a;
     }
     if (n === 0) return Promise.resolve([]);
     const batch = new SendBatch(n);
@@ -357,7 +361,7 @@ export function sendtoBatch(core: Core, fd: number, datagrams: unknown, flags: n
     for (let i = 0; i < n; i++) {
       try {
         const op = core.acquire(OP_KINDS.sendto, scope);
-        const addr = (datagrams[i] as OutDatagram).addr;
+        const addr = addrs[i]!;
         t[0] = OPCODES.SEND;
         t[1] = fd;
         t[6] = bytes[i]!.length;

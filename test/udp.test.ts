@@ -339,3 +339,32 @@ test('recvmsgBatches: more datagrams queued than the pool has buffers (ENOBUFS) 
   await settle(m);
   assertNoPendingOps(m);
 });
+
+test('sendtoBatch reads each datagram field once: what is sent is what was checked', { skip }, async (t) => {
+  const m = createMachine();
+  t.after(() => m.close());
+  const srv = await m.socket(C.AF_INET!, SOCK_DGRAM);
+  await m.bind(srv, '127.0.0.1', 0);
+  const port = localPort(srv);
+  const s = await m.socket(C.AF_INET!, SOCK_DGRAM);
+  const good = Buffer.alloc(16);
+  good.writeUInt16LE(C.AF_INET!, 0);
+  good.writeUInt16BE(port, 2);
+  good.set([127, 0, 0, 1], 4);
+  let reads = 0;
+  // A getter that would hand a 2-byte buffer to a second read (the kernel would then read past it).
+  const d = {
+    data: 'once',
+    get addr(): Buffer {
+      return reads++ === 0 ? good : Buffer.alloc(2);
+    },
+  };
+  assert.deepEqual(await m.sendtoBatch(s, [d]), [4]);
+  assert.equal(reads, 1);
+  const buf = Buffer.alloc(16);
+  const r = await m.timeout(5000, () => m.recvfrom(srv, buf));
+  assert.equal(buf.subarray(0, r.bytes).toString(), 'once');
+  for (const fd of [srv, s]) await m.close(fd);
+  await settle(m);
+  assertNoPendingOps(m);
+});
