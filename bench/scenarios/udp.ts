@@ -23,7 +23,14 @@
  * server CPU-second relative to node:dgram: what the rate ratio becomes
  * when each server has a core to itself, which a shared machine does not
  * give) and the client's CPU per datagram.
- * Env: SOCKS (32), WINDOW (4), SIZE (64), DURATION (3 s), RUNS (5).
+ * PROCS client processes run at once (1 by default), each with SOCKS
+ * sockets: the client costs 3.5-5.5 µs of CPU per datagram (mostly the
+ * kernel's UDP send path), close to the fastest servers, and when the
+ * machine is shared each runnable process gets about the same share of a
+ * core, so a single client process can co-limit the rate (PROCS=2 did not
+ * change the picture at a load of 12-14: both servers slowed alike).
+ * Env: SOCKS (32, per client process), WINDOW (4), SIZE (64), DURATION (3 s),
+ * RUNS (5), PROCS (2), ONLY (e.g. a,c: those contenders).
  */
 import { existsSync } from 'node:fs';
 
@@ -47,6 +54,8 @@ const WINDOW = process.env.WINDOW ?? '4';
 const SIZE = process.env.SIZE ?? '64';
 const DURATION = process.env.DURATION ?? (smoke ? '0.3' : '3');
 const RUNS = Number(process.env.RUNS ?? (smoke ? 1 : 5));
+/** Client processes, each with SOCKS sockets (see above). */
+const PROCS = Number(process.env.PROCS ?? 1);
 const client = `${root}bench/bin/udp_client`;
 
 const dgramServer = `
@@ -71,19 +80,30 @@ async function one(spec: ServerSpec): Promise<Run> {
   const s = await startServer(spec);
   try {
     const c0 = cpuTimes(s.proc.pid!);
-    const out = await runLoad(client, [String(s.port)], { SOCKS, WINDOW, SIZE, DURATION }, 60000);
+    const outs = await Promise.all(
+      Array.from({ length: PROCS }, () => runLoad(client, [String(s.port)], { SOCKS, WINDOW, SIZE, DURATION }, 60000)),
+    );
     const c1 = cpuTimes(s.proc.pid!);
-    const r = JSON.parse(out.trim().split('\n').pop()!) as {
-      datagrams: number;
-      rate: number;
-      lost: number;
-      bad: number;
-      allDatagrams: number;
-      clientCpuSeconds: number;
-    };
-    if (r.bad > 0) throw new Error(`${spec.name}: ${r.bad} bad echoes`);
+    const rs = outs.map(
+      (out) =>
+        JSON.parse(out.trim().split('\n').pop()!) as {
+          datagrams: number;
+          rate: number;
+          lost: number;
+          bad: number;
+          allDatagrams: number;
+          clientCpuSeconds: number;
+        },
+    );
+    const sum = (f: (r: (typeof rs)[number]) => number): number => rs.reduce((a, r) => a + f(r), 0);
+    if (sum((r) => r.bad) > 0) throw new Error(`${spec.name}: ${sum((r) => r.bad)} bad echoes`);
     const cpu = c1.user + c1.system - c0.user - c0.system;
-    return { rate: r.rate, serverUs: (cpu / r.allDatagrams) * 1e6, clientUs: (r.clientCpuSeconds / r.datagrams) * 1e6, lost: r.lost };
+    return {
+      rate: sum((r) => r.rate),
+      serverUs: (cpu / sum((r) => r.allDatagrams)) * 1e6,
+      clientUs: (sum((r) => r.clientCpuSeconds) / sum((r) => r.datagrams)) * 1e6,
+      lost: sum((r) => r.lost),
+    };
   } finally {
     await stopServer(s);
   }
@@ -92,7 +112,9 @@ async function one(spec: ServerSpec): Promise<Run> {
 async function main(): Promise<void> {
   if (!existsSync(client)) throw new Error(`${client} missing: run bench/c/build.sh`);
   const lavg = loadavg();
-  const present = servers.filter((s) => existsSync(s.file));
+  // ONLY=a,c: run just those contenders (the letter in parentheses).
+  const only = process.env.ONLY?.split(',');
+  const present = servers.filter((s) => existsSync(s.file) && (only === undefined || only.includes(/^\((\w+)\)/.exec(s.name)![1]!)));
   const runs = new Map<string, Run[]>(present.map((s) => [s.name, []]));
   const ratios = new Map<string, number[]>(present.map((s) => [s.name, []]));
   const cpuRatios = new Map<string, number[]>(present.map((s) => [s.name, []]));
@@ -125,7 +147,7 @@ async function main(): Promise<void> {
     ];
   });
   console.log(
-    `\n### udp — echo of ${SIZE} B datagrams, ${SOCKS} client sockets × ${WINDOW} in flight, ${DURATION} s per run (node ${process.version}; median of ${RUNS} alternating rounds; load average ${lavg} at start, ${lavgEnd} at end)\n`,
+    `\n### udp — echo of ${SIZE} B datagrams, ${PROCS} client processes × ${SOCKS} sockets × ${WINDOW} in flight, ${DURATION} s per run (node ${process.version}; median of ${RUNS} alternating rounds; load average ${lavg} at start, ${lavgEnd} at end)\n`,
   );
   console.log(table(['server', 'datagrams/s', 'vs node:dgram (median of per-round ratios)', 'server CPU µs/datagram', 'datagrams per server CPU-second vs node:dgram', 'client CPU µs/datagram', 'lost'], rows));
 }
