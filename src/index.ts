@@ -40,7 +40,7 @@ export type { BufferPoolOptions } from './buffer-pool.js';
 export type { RecvfromResult } from './net-ops.js';
 export type { ZcStats } from './zc.js';
 export type { MsgStats, RingAddress, RingMessage } from './msg-ring.js';
-export type { Datagram } from './udp.js';
+export type { Datagram, OutDatagram, SendResult } from './udp.js';
 export type { WatchEvent } from './watch.js';
 export { IN } from './watch.js';
 export { DirectFd } from './direct.js';

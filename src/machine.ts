@@ -53,7 +53,7 @@ import * as fdOps from './fd-ops.js';
 import * as udp from './udp.js';
 import * as watchOps from './watch.js';
 import type { WatchEvent } from './watch.js';
-import type { Datagram } from './udp.js';
+import type { Datagram, OutDatagram, SendResult } from './udp.js';
 import { DirectFd } from './direct.js';
 import * as linkOps from './link.js';
 import type { ChainOptions, ChainResult, LinkTimeoutOptions } from './link.js';
@@ -1544,6 +1544,27 @@ export class UringMachine {
    */
   recvmsgEach(fd: number, flags = 0): AsyncIterableIterator<Datagram> {
     return udp.recvmsgEach(this.#core, fd, flags);
+  }
+
+  /**
+   * recvmsgEach, but each item is the array of datagrams that one
+   * completion batch brought (in arrival order): the loop wakes once per
+   * batch, not once per datagram. Reply with `m.sendtoBatch(fd, batch)`.
+   */
+  recvmsgBatches(fd: number, flags = 0): AsyncIterableIterator<Datagram[]> {
+    return udp.recvmsgBatches(this.#core, fd, flags);
+  }
+
+  /**
+   * One sendto per datagram (IORING_OP_SEND with a destination, Linux >=
+   * 6.0; MSG_NOSIGNAL), each to its `addr` (a raw sockaddr_in/sockaddr_in6,
+   * e.g. a received Datagram's `addr`), all submitted together, one
+   * promise for the lot: resolves with each datagram's bytes sent or its
+   * UMError (failures are reported per datagram, not thrown). Every datagram
+   * is checked before any is queued.
+   */
+  sendtoBatch(fd: number, datagrams: readonly OutDatagram[], flags = 0): Promise<SendResult[]> {
+    return udp.sendtoBatch(this.#core, fd, datagrams, flags);
   }
 
   /**

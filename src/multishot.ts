@@ -58,6 +58,16 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
     if (v !== undefined) this.discard(v);
   }
 
+  /**
+   * Hand `v` to the loop (or queue it) outside shot(): for a subclass that
+   * gathers several CQEs into one item (a batch) and delivers it later. An
+   * item for a loop that has ended is discarded.
+   */
+  protected deliver(v: T): void {
+    if (this.#ended) this.discard(v);
+    else this.#push(v);
+  }
+
   /** Resume after restartOn() said 'later'. */
   protected restartNow(): void {
     if (this.#ended || this.#op !== null) return;
