@@ -10,14 +10,18 @@
 # every undefined symbol is N-API / libuv (resolved by node) or defined by
 # that architecture's libc.
 # Run by `npm pack` / `npm publish` (the `prepack` script). Needs:
-#   apt-get install -y gcc-aarch64-linux-gnu   (and Node's headers: set
+#   apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross   (and Node's headers: set
 #   npm_config_nodedir=/usr where they are in /usr/include/node)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
 [ -f "$gyp" ] || { echo "prebuild: npm's node-gyp not found at $gyp" >&2; exit 1; }
 command -v aarch64-linux-gnu-gcc >/dev/null || {
-  echo 'prebuild: aarch64-linux-gnu-gcc missing: apt-get install -y gcc-aarch64-linux-gnu' >&2
+  echo 'prebuild: aarch64-linux-gnu-gcc missing: apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross' >&2
+  exit 1
+}
+echo '#include <errno.h>' | aarch64-linux-gnu-gcc -E -x c - >/dev/null 2>&1 || {
+  echo 'prebuild: the aarch64 cross gcc has no libc headers: apt-get install -y libc6-dev-arm64-cross' >&2
   exit 1
 }
 nodedir=()
