@@ -11,7 +11,10 @@
  *   (b) Promise.all(paths.map((p) => fs.promises.readFile(p)));
  *   (c) a fs.readFileSync loop;
  *   (d) bench/bin/read_files: C on the project's own ring layer, the same
- *       op pattern as (a), no JavaScript.
+ *       op pattern as (a), no JavaScript;
+ *   (e) the same program with MODE=sync: open / fstat / read / read / close
+ *       per file, the same buffers kept and freed the same way (what (d) is
+ *       measured against).
  * Env: SMALL (2000), SMALL_SIZE (4096), LARGE (100), LARGE_SIZE (1048576),
  * CPU µs/file: this process's user + system time (all its threads, io-wq
  * workers and libuv's pool included) per file; not shown for (d), a child.
@@ -96,14 +99,15 @@ async function syncLoop(): Promise<number> {
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const cbin = `${root}bench/bin/read_files`;
 
-async function cRing(): Promise<number> {
+/** bench/bin/read_files: MODE ring (the op pattern of readFiles) or sync (open/fstat/read/read/close). */
+async function cRead(mode: 'ring' | 'sync'): Promise<number> {
   const out = execFileSync(cbin, [dir], {
     // RUNS=1: one untimed warm-up run inside the process (its heap), then one timed run.
-    env: { ...process.env, SMALL: String(SMALL), LARGE: String(LARGE), CONCURRENCY: String(CONCURRENCY), RUNS: '1' },
+    env: { ...process.env, SMALL: String(SMALL), LARGE: String(LARGE), CONCURRENCY: String(CONCURRENCY), RUNS: '1', MODE: mode },
     encoding: 'utf8',
   });
   const r = JSON.parse(out) as { bytes: number; seconds: number };
-  check(r.bytes, 'c-ring');
+  check(r.bytes, `c-${mode}`);
   return r.seconds;
 }
 
@@ -126,7 +130,10 @@ async function main(): Promise<void> {
     { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
     { name: '(c) fs.readFileSync loop', run: syncLoop },
   ];
-  if (existsSync(cbin)) contenders.push({ name: '(d) C, own ring layer', run: cRing });
+  if (existsSync(cbin)) {
+    contenders.push({ name: '(d) C, own ring layer', run: () => cRead('ring') });
+    contenders.push({ name: '(e) C, open/read/close loop', run: () => cRead('sync') });
+  }
   // One untimed round: the JIT warms up as the page cache did.
   for (const c of contenders) await c.run();
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
@@ -143,8 +150,8 @@ async function main(): Promise<void> {
       const c0 = process.cpuUsage();
       const t = await c.run();
       const u = process.cpuUsage(c0);
-      // (d) is a child process: its CPU is not this process's (shown as '-').
-      const us = c.name.startsWith('(d)') ? NaN : u.user + u.system;
+      // (d) and (e) are child processes: their CPU is not this process's (shown as '-').
+      const us = c.name.startsWith('(d)') || c.name.startsWith('(e)') ? NaN : u.user + u.system;
       if (!times.has(c.name)) times.set(c.name, []);
       times.get(c.name)!.push(t);
       if (!cpu.has(c.name)) cpu.set(c.name, []);
