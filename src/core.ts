@@ -201,6 +201,16 @@ export interface Inbox {
   post(lo: number, hi: number, res: number): void;
 }
 
+/**
+ * A completed op's result that nobody will see (its op is rejected with its
+ * cancel error): close the fd it created, or let its kind undo what else it
+ * delivered (OpKind.reclaim: recvFd's received descriptor).
+ */
+function reclaim(kind: OpKind, res: number, op: Op): void {
+  if (kind.createsFd) native.closeSync(res);
+  else if (kind.reclaim !== undefined) kind.reclaim(res, op);
+}
+
 export class Core implements Scheduler {
   readonly ring: NativeRing;
   readonly tmpl = new Int32Array(16);
@@ -858,7 +868,16 @@ export class Core implements Scheduler {
         const tag = hi & 0xff;
         if (tag === TAG_MSG || tag === TAG_MSG_FD) {
           // Posted by another ring (MSG_RING): not ours, not counted anywhere.
-          if (this.inbox !== null) this.inbox.post(c[j]!, hi, c[j + 2]!);
+          // The inbox wakes a waiter: guarded like the op path below.
+          if (this.inbox !== null) {
+            try {
+              this.inbox.post(c[j]!, hi, c[j + 2]!);
+            } catch (e) {
+              queueMicrotask(() => {
+                throw e;
+              });
+            }
+          }
           continue;
         }
         this.transient--; // internal SQE (cancel): nothing waits on it
@@ -910,7 +929,7 @@ export class Core implements Scheduler {
     const cancelError = op.cancelError;
     if (op.listener) {
       const l = op.listener;
-      if (cancelError !== NONE && res >= 0 && kind.createsFd) native.closeSync(res);
+      if (cancelError !== NONE && res >= 0) reclaim(kind, res, op);
       this.#release(op);
       l.final(res, flags, cancelError);
       return;
@@ -920,8 +939,7 @@ export class Core implements Scheduler {
     if (res === -ETIME && kind.opcode === OPCODES.TIMEOUT) res = 0;
     if (cancelError !== NONE) {
       if (res < 0 || this.#closing) {
-        if (res >= 0 && kind.createsFd) native.closeSync(res);
-        else if (res >= 0 && kind.reclaim !== undefined) kind.reclaim(res, op);
+        if (res >= 0) reclaim(kind, res, op);
         this.#release(op);
         reject(cancelError);
         return;

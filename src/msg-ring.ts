@@ -100,7 +100,8 @@ class Mailbox implements Inbox {
   readonly core: Core;
   readonly items = new Deque<RingMessage>();
   readonly waiters = new Deque<ParkWait>();
-  readonly stats: MsgStats = { sent: 0, received: 0, queued: 0, stray: 0 };
+  received = 0;
+  stray = 0;
 
   constructor(core: Core) {
     this.core = core;
@@ -108,12 +109,12 @@ class Mailbox implements Inbox {
 
   post(lo: number, hi: number, res: number): void {
     if (hi >>> 8 !== this.core.serial) {
-      this.stats.stray++;
+      this.stray++;
       return;
     }
     const fd = (hi & 0xff) === TAG_MSG_FD ? new DirectFd(this.core, res) : null;
     const msg: RingMessage = { value: res, data: lo >>> 0, fd };
-    this.stats.received++;
+    this.received++;
     for (;;) {
       const w = this.waiters.shift();
       if (w === undefined) break;
@@ -218,12 +219,10 @@ export function sendFdTo(core: Core, addr: unknown, d: unknown, data: unknown): 
 /** An op's map: count the message (the owner is the sending Core). */
 function mapSent(_res: number, op: Op): undefined {
   const core = op.owner as Core;
-  const b = boxes.get(core);
-  if (b !== undefined) b.stats.sent++;
-  else sent.set(core, (sent.get(core) ?? 0) + 1);
+  sent.set(core, (sent.get(core) ?? 0) + 1);
   return undefined;
 }
-/** Sends of machines without an inbox (they never asked for their address). */
+/** Messages each machine has sent (with or without an inbox of its own). */
 const sent = new WeakMap<Core, number>();
 
 /** A cancelled receive leaves the line (and stops keeping the loop alive). */
@@ -267,6 +266,5 @@ export async function* messages(core: Core): AsyncGenerator<RingMessage, void, u
 
 export function msgStats(core: Core): MsgStats {
   const b = boxes.get(core);
-  if (b === undefined) return { sent: sent.get(core) ?? 0, received: 0, queued: 0, stray: 0 };
-  return { ...b.stats, sent: b.stats.sent + (sent.get(core) ?? 0), queued: b.items.length };
+  return { sent: sent.get(core) ?? 0, received: b?.received ?? 0, queued: b?.items.length ?? 0, stray: b?.stray ?? 0 };
 }

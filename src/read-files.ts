@@ -231,7 +231,8 @@ class Reader {
     try {
       return await this.#open(path, scope);
     } catch (e) {
-      if (this.#tableFull(e, wasDirect)) return this.#open(path, scope);
+      // Again through enterScope: a cancel that came meanwhile rejects here.
+      if (this.#tableFull(e, wasDirect)) return this.#open(path, this.#core.enterScope());
       throw e;
     }
   }
@@ -356,16 +357,10 @@ class Reader {
   /** Read one whole file. Every op it issued has completed when it settles. */
   async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     let fd: number;
-    const wasDirect = this.#direct;
     try {
-      fd = await this.#open(path, this.#core.enterScope());
+      fd = await this.#openAny(path, this.#core.enterScope());
     } catch (e) {
-      if (!this.#tableFull(e, wasDirect)) throw named(e, key);
-      try {
-        fd = await this.#open(path, this.#core.enterScope());
-      } catch (e2) {
-        throw named(e2, key);
-      }
+      throw named(e, key);
     }
     // Speculative first: most files fit the worker's scratch buffer, and then
     // no statx is needed (IORING_OP_STATX always runs on an io-wq thread:

@@ -312,8 +312,7 @@ class SendSlot implements MultishotListener {
 
   shot(): void {}
 
-  final(res: number, flags: number, cancelError: unknown): void {
-    void flags;
+  final(res: number, _flags: number, cancelError: unknown): void {
     this.#batch.done(this.#i, res, cancelError);
   }
 }
