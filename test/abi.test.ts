@@ -106,10 +106,15 @@ test('MSG_RING commands: src/msg-ring.ts, native/uring_abi.h and the system head
   assert.equal(def('MSG_RING_FLAGS_PASS'), 2);
   if (existsSync('/usr/include/linux/io_uring.h')) {
     const sys = readFileSync('/usr/include/linux/io_uring.h', 'utf8');
-    const body = /enum io_uring_msg_ring_flags \{([\s\S]*?)\};/.exec(sys);
-    if (body) {
+    // The enum is named in newer headers (io_uring_msg_ring_flags) and
+    // unnamed in older ones (Debian's): find it by its first member.
+    const body = /enum(?:\s+\w+)?\s*\{([^}]*\bIORING_MSG_DATA\b[^}]*)\}/.exec(sys);
+    if (sys.includes('IORING_MSG_DATA')) {
+      assert.ok(body, 'the enum holding IORING_MSG_DATA in <linux/io_uring.h>');
       const names = [...body[1]!.matchAll(/\bIORING_(MSG_[A-Z_]+)\b/g)].map((x) => x[1]!);
       assert.deepEqual(names.slice(0, 2), ['MSG_DATA', 'MSG_SEND_FD'], 'enum order gives the values');
     }
+    const skip = /#define IORING_MSG_RING_CQE_SKIP\s+\(1U << (\d+)\)/.exec(sys);
+    if (skip) assert.equal(1 << Number(skip[1]), def('MSG_RING_CQE_SKIP'));
   }
 });

@@ -100,6 +100,20 @@ test('m.close() racing recvFd ops whose descriptors already arrived: every recei
   // A fulfilled one (none expected: close() rejects what it catches) would be the caller's to close.
   for (const r of results) if (r.status === 'fulfilled') closeSync(r.value);
   assert.deepEqual(leakedFds(before), [], `received descriptors leaked (${received} of ${N} resolved)`);
+  // The race was run: a socket whose byte (and descriptor) is gone had its
+  // RECVMSG completed by the kernel before the cancel-all reached it.
+  const probe = createMachine();
+  let consumed = 0;
+  for (const [, b] of pairs) {
+    try {
+      await probe.recv(b, Buffer.alloc(1), undefined, C.MSG_DONTWAIT!);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EAGAIN') consumed++;
+      else throw e;
+    }
+  }
+  probe.close();
+  assert.ok(consumed > 0, 'no recvFd completed before close(): the test raced nothing');
   for (const [a, b] of pairs) {
     closeSync(a);
     closeSync(b);

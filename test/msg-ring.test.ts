@@ -217,7 +217,7 @@ test('msg-ring: sending to a closed machine rejects with a UMError', async () =>
   assertNoPendingOps(m);
 });
 
-test('msg-ring: a stale address whose fd now names another ring is dropped there as stray, not received', async () => {
+test('msg-ring: a stale address whose fd now names another ring is dropped there as stray, not received', async (tc) => {
   const m = createMachine();
   const t = createMachine();
   const old = t.address();
@@ -228,13 +228,14 @@ test('msg-ring: a stale address whose fd now names another ring is dropped there
     // Another thread took the fd number meanwhile: nothing to check here.
     assertNoPendingOps(n);
     assertNoPendingOps(m);
+    tc.skip('the closed ring\'s fd number was reused by another thread');
     return;
   }
   assert.notEqual(fresh.serial, old.serial);
   await m.sendTo(old, 99);
   await m.sendTo(fresh, 100);
   assert.equal((await n.receive()).value, 100);
-  await until(n, () => n.msgStats().stray === 1, 100, 'stray counted');
+  await until(n, () => n.msgStats().stray === 1, 5000, 'stray counted');
   assert.deepEqual(n.msgStats(), { sent: 0, received: 1, queued: 0, stray: 1 });
   assertNoPendingOps(n);
   assertNoPendingOps(m);
