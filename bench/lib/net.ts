@@ -164,8 +164,9 @@ export function table(head: string[], rows: string[][]): string {
   return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-export function loadavg(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+/** The load average: the 1-minute figure, or the first `fields` (1, 5, 15 minutes). */
+export function loadavg(fields = 1): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, fields).join(' ');
 }
 
 function haveWrk(): boolean {

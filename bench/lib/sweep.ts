@@ -5,12 +5,12 @@
  * over the smallest, target ≤ 1.5), and the PNG drawn by bench/lib/plot.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 import { flatness, writeCurvePlot, type CurvePoint } from './plot.js';
 
-export const root = new URL('../../../', import.meta.url).pathname;
-export const smoke = process.env.BENCH_SMOKE === '1';
+import { loadavg as loadavgFields, root } from './net.js';
+
+export { median, root, smoke } from './net.js';
 
 /** SIZES from the environment (comma-separated), else the given default. */
 export function sizes(def: number[]): number[] {
@@ -18,13 +18,9 @@ export function sizes(def: number[]): number[] {
   return s ? s.split(',').map(Number).filter((n) => n > 0) : def;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
+/** The 1, 5 and 15-minute load averages (a sweep runs for minutes). */
 export function loadavg(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return loadavgFields(3);
 }
 
 export const fmt = (n: number, digits = 2): string =>

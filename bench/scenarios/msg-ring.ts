@@ -20,6 +20,8 @@ import { MessageChannel, type MessagePort, Worker, isMainThread, parentPort, wor
 
 import { SharedQueue, UringMachine, type RingAddress } from 'uringmachine';
 
+import { median } from '../lib/net.js';
+
 const ROUNDS = Number(process.env.ROUNDS ?? 50000);
 const CAPACITY = Number(process.env.CAPACITY ?? 16);
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -165,11 +167,6 @@ function run(kind: Kind): Promise<Sample> {
   }
   const { port1, port2 } = new MessageChannel();
   return runPair({ kind, ping: true, n: ROUNDS, port: port1 }, { kind, ping: false, n: ROUNDS, port: port2 }, [[port1], [port2]]);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function main(): Promise<void> {
