@@ -190,6 +190,50 @@ test('sendZc blocked on a full socket: timeout and terminate cancel it; the op s
   assertNoPendingOps(m);
 });
 
+test('sendZcFixed blocked on a full socket: timeout and terminate cancel it; the buffers stay registered until its final CQE', { skip }, async (t) => {
+  const m = createMachine();
+  const [s, c] = await tcpPair(m);
+  let open = true;
+  t.after(() => {
+    if (!open) return;
+    for (const fd of [s, c]) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed by the test already
+      }
+    }
+    m.close();
+  });
+  await m.setsockopt(s, C.SOL_SOCKET!, C.SO_SNDBUF!, 16 * 1024);
+  const queued = await fill(m, s);
+  const p5 = pattern(64 * 1024, 5);
+  const p6 = pattern(64 * 1024, 6);
+  await m.registerBuffers([p5, p6]);
+  // As for sendZc above: a cancelled send may have sent a part (its result).
+  let n5 = 0;
+  try {
+    n5 = await m.timeout(10, () => m.sendZcFixed(s, 0));
+  } catch (e) {
+    assert.ok(e instanceof TimeoutError, String(e));
+  }
+  const f = m.spin(() => m.sendZcFixed(s, 1));
+  await m.sleep(5);
+  m.terminate(f);
+  const n6 = (await m.join(f)) ?? 0;
+  assert.ok(n5 < p5.length && n6 < p6.length, `the sends were not cancelled part way: ${n5}, ${n6} bytes`);
+  await recvExactly(m, c, queued);
+  const tail = await recvExactly(m, c, n5 + n6);
+  assert.ok(tail.equals(Buffer.concat([p5.subarray(0, n5), p6.subarray(0, n6)])), 'the partial sends arrived as reported');
+  await until(m, () => m.metrics().opsPending === 0, 5000, 'final CQEs');
+  await m.unregisterBuffers(); // allowed once every notification is in
+  await m.close(s);
+  assert.equal(await m.recv(c, Buffer.alloc(16)), 0, 'EOF: no byte of a cancelled send arrived beyond what it reported');
+  await m.close(c);
+  open = false;
+  assertNoPendingOps(m);
+});
+
 test('sendZc / sendvZc: bad arguments reject before anything is submitted', { skip }, async () => {
   const m = createMachine();
   const before = m.metrics().totalOps;
