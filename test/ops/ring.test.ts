@@ -85,12 +85,20 @@ test('the eventfd wake-up survives the machine switching it off during busy turn
     const n = await m.read(r, buf);
     return buf.subarray(0, n).toString();
   });
-  // A child process holding a dup of the write end writes after a delay.
-  const child = spawn(process.execPath, ['-e', "setTimeout(() => require('fs').writeSync(3, 'from-child'), 150)"], {
-    stdio: ['ignore', 'ignore', 'inherit', w],
-  });
+  // A child process holding a dup of the write end writes after a delay,
+  // then stays alive: nothing but the eventfd can wake the loop for the
+  // read (its exit would, through SIGCHLD, and hide a lost wake-up).
+  const child = spawn(
+    process.execPath,
+    ['-e', "setTimeout(() => { require('fs').writeSync(3, 'from-child'); setTimeout(() => {}, 10000); }, 150)"],
+    { stdio: ['ignore', 'ignore', 'inherit', w] },
+  );
+  const exited = new Promise((res) => child.once('exit', res));
   assert.equal(await m.join(f), 'from-child');
-  await new Promise((res) => child.once('exit', res));
+  assert.equal(child.exitCode, null, 'the read was seen while the child still ran');
+  assert.equal(child.signalCode, null);
+  child.kill();
+  await exited;
   await m.close(r);
   await m.close(w);
   assert.equal(m.metrics().opsPending, 0);
