@@ -61,7 +61,13 @@ const tables = new WeakMap<Core, number>();
 export function registerFiles(core: Core, n: number): void {
   validateInteger(n, 'count', 1, MAX_SLOTS);
   if (core.closed) throw new MachineClosedError();
-  if (tables.has(core)) throw new UMError(-16, 'io_uring_register', 'a file table is already registered');
+  if (tables.has(core)) {
+    throw new UMError(
+      -16,
+      'io_uring_register',
+      'a file table is already registered (the direct ops and readFiles make one of 1024 slots on first use: call registerFiles() before them)',
+    );
+  }
   const ret = core.ring.registerFilesSparse(n);
   if (ret < 0) throw new UMError(ret, 'io_uring_register');
   tables.set(core, n);

@@ -2,18 +2,22 @@
  * m.readFiles(): read many whole files through the ring, many in flight at
  * once but bounded.
  *
- * Per file (docs/ARCHITECTURE.md, "readFiles"):
- * 1. IORING_OP_OPENAT.
- * 2. One chain of three SQEs, joined with IOSQE_IO_HARDLINK so that each
- *    runs whatever the previous one returned: READ of up to 32 KiB into the
- *    worker's scratch buffer, READ of one byte (must return 0: EOF is seen,
- *    no size is trusted), CLOSE. The close is in the chain, so no fd
- *    outlives its file whatever fails, and it is not linked to the fiber's
- *    scope, so cancelling the fiber cannot skip it. A file that fit is
- *    copied out of scratch: done in two round trips, without STATX (which
- *    always runs on an io-wq thread).
- * 3. A larger file: OPENAT and STATX (by path) side by side, then the same
- *    chain with a READ of the statx size into a buffer of that size.
+ * Per file (docs/ARCHITECTURE.md, "readFiles"), by default each worker
+ * reads through one slot of its own in the ring's file table:
+ * 1. One chain of three SQEs, one round trip: OPENAT into the worker's slot
+ *    (replacing the file it held), IOSQE_IO_LINK to a READ of up to 32 KiB
+ *    into the worker's scratch buffer, IOSQE_IO_HARDLINK to a READ of one
+ *    byte (must return 0: EOF is seen, no size is trusted). A failed open
+ *    cancels both reads; a short read does not cut the probe off. A file
+ *    that fit is copied out of scratch, without STATX (which always runs on
+ *    an io-wq thread). The worker's first file takes its slot
+ *    (IORING_FILE_INDEX_ALLOC); a full table sends the worker to fds.
+ * 2. A larger file: STATX by path, then on the same slot a READ of the rest
+ *    into a buffer of that size (IOSQE_ASYNC: io-wq copies it on another
+ *    core) and the probe again.
+ * With fds (direct: false, a full table): OPENAT, then READ / probe / CLOSE
+ * hardlinked; a larger file OPENAT and STATX side by side, then the same
+ * chain with a READ of the statx size.
  * A file whose read is short or whose EOF probe returns data (it changed
  * size while read), or that is not a regular file with a size (/proc
  * files, pipes), is read by a plain loop instead: read until a read returns
@@ -26,7 +30,7 @@
  *
  * Failure: the first error is remembered, no new file is started, every
  * file in flight runs to its end (so every op's final CQE has arrived and
- * every fd is closed), then the promise rejects; a UMError carries the file
+ * every fd and slot is closed), then the promise rejects; a UMError carries the file
  * as `err.path`.
  * Internal module (not exported by the package).
  */
@@ -44,17 +48,22 @@ export interface ReadFilesOptions {
   /** Files open at once (default 256; also bounded by the ring size / 3). */
   concurrency?: number;
   /**
-   * Open the files as direct descriptors, in the ring's file table
-   * (IORING_FILE_INDEX_ALLOC, Linux >= 5.19; the table is created with 1024
-   * slots if the machine has none) instead of the process's fd table
-   * (default false). A full table falls back to fds. On older kernels: fds.
+   * Read through slots of the ring's file table, one per worker (Linux >=
+   * 5.19; the default table of 1024 slots is created if the machine has
+   * none, so call registerFiles() first for another size), never the
+   * process's fd table: open, read and EOF check go as one linked chain
+   * (default true). A full table sends the workers that found it full to
+   * fds. false, or an older kernel: fds, with a close in each chain.
    */
   direct?: boolean;
 }
 
 const AT_FDCWD = -100;
 const O_CLOEXEC = native.constants.O_CLOEXEC ?? 0o2000000;
+const IOSQE_FIXED_FILE = 1 << 0;
+const IOSQE_IO_LINK = 1 << 2;
 const IOSQE_IO_HARDLINK = 1 << 3;
+const IOSQE_ASYNC = 1 << 4;
 const STATX_TYPE = 0x1;
 const STATX_SIZE = 0x200;
 const S_IFMT = 0o170000;
@@ -63,7 +72,6 @@ const S_IFREG = 0o100000;
 const MAX_READ = 0x7ffff000;
 const L = native.layout;
 const NONE: unique symbol = Symbol('none');
-const IOSQE_FIXED_FILE = 1 << 0;
 /** IORING_FILE_INDEX_ALLOC (~0U) in the u32 at SQE byte 44. */
 const FILE_INDEX_ALLOC = -1;
 const ENFILE = 23;
@@ -95,10 +103,16 @@ function toHandle(slot: number): number {
 }
 /** Per-worker buffer of the speculative first read: files smaller than this need no statx. */
 const SCRATCH = 32 * 1024;
+/** A worker's share of the scratch allocation: scratch, the probe byte after it, padding. */
+const STRIDE = SCRATCH + 64;
 /** Size of the slabs small files' contents are carved from. */
 const SLAB = 1024 * 1024;
 
 function ignore(): void {}
+/** Worker.slot before the worker's first file. */
+const NEW_SLOT = -1;
+/** Worker.slot of a worker that uses fds (direct: false, or the table was full). */
+const NO_SLOT = -2;
 
 /**
  * A worker's own buffers, reused from file to file (each op on them has
@@ -106,8 +120,14 @@ function ignore(): void {}
  * callbacks the chain's ops settle through are made once per worker.
  */
 class Worker {
+  /** The worker's share of the call's scratch allocation. */
   readonly scratch: Buffer;
+  /** The EOF probe's byte (after scratch in the call's allocation). */
+  readonly probe: Buffer;
   readonly stx = Buffer.alloc(L.statxSize!);
+  /** The worker's own slot in the ring's file table (NEW_SLOT: none yet; NO_SLOT: fds). */
+  slot = NEW_SLOT;
+  eo: unknown = NONE;
   a = 0;
   b = 0;
   ea: unknown = NONE;
@@ -115,8 +135,9 @@ class Worker {
   ec: unknown = NONE;
   left = 0;
   #resolve: () => void = ignore;
-  constructor(scratch: Buffer) {
+  constructor(scratch: Buffer, probe: Buffer) {
     this.scratch = scratch;
+    this.probe = probe;
   }
   readonly arm = (resolve: () => void): void => {
     this.#resolve = resolve;
@@ -124,6 +145,13 @@ class Worker {
   #done(): void {
     if (--this.left === 0) this.#resolve();
   }
+  readonly okO = (): void => {
+    this.#done();
+  };
+  readonly failO = (e: unknown): void => {
+    this.eo = e;
+    this.#done();
+  };
   readonly okA = (v: unknown): void => {
     this.a = v as number;
     this.#done();
@@ -168,14 +196,54 @@ function named(e: unknown, path: string): unknown {
 
 class Reader {
   readonly #core: Core;
-  readonly #probe = Buffer.alloc(1);
+  /** Each worker reads through its own slot in the ring's file table (else fds). */
+  readonly #slots: boolean;
+  readonly #encoded: Buffer[];
+  readonly #keys: string[];
+  readonly #results: Buffer[] | null;
+  readonly #fn: ((path: string, data: Buffer) => void) | undefined;
+  #next = 0;
   #slab: ArrayBuffer | null = null;
   #slabUsed = 0;
-  /** Open into the ring's file table (until it is found full). */
-  #direct: boolean;
-  constructor(core: Core, direct: boolean) {
+  /** The first error (NONE: none): no new file is started after it. */
+  failure: unknown = NONE;
+  constructor(
+    core: Core,
+    slots: boolean,
+    encoded: Buffer[],
+    keys: string[],
+    results: Buffer[] | null,
+    fn: ((path: string, data: Buffer) => void) | undefined,
+  ) {
     this.#core = core;
-    this.#direct = direct;
+    this.#slots = slots;
+    this.#encoded = encoded;
+    this.#keys = keys;
+    this.#results = results;
+    this.#fn = fn;
+  }
+
+  /**
+   * A worker: takes the next file until none is left or one failed, then
+   * frees its slot. A method rather than a closure made per call: its
+   * optimised code and type feedback carry over from call to call.
+   */
+  async run(w: Worker): Promise<void> {
+    const n = this.#keys.length;
+    try {
+      while (this.failure === NONE && this.#next < n) {
+        const k = this.#next++;
+        try {
+          const data = await this.read(this.#encoded[k]!, this.#keys[k]!, w);
+          if (this.#results !== null) this.#results[k] = data;
+          else if (this.failure === NONE) this.#fn!(this.#keys[k]!, data);
+        } catch (e) {
+          if (this.failure === NONE) this.failure = e;
+        }
+      }
+    } finally {
+      await this.#releaseSlot(w);
+    }
   }
 
   /**
@@ -194,47 +262,189 @@ class Reader {
     return b;
   }
 
-  /** OPENAT of path: resolves a handle (an fd, or ~slot of a direct descriptor). */
-  #open(path: Buffer, scope: Scope | undefined): Promise<number> {
+  /** Read one whole file. Every op it issued has completed when it settles. */
+  async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
+    if (!this.#slots || w.slot === NO_SLOT) return this.#readFd(path, key, w);
+    if (w.slot >= 0) await this.#slotChain(path, key, w);
+    else if (!(await this.#firstSlot(path, key, w))) return this.#readFd(path, key, w);
+    const scratch = w.scratch;
+    if (w.a < scratch.length && w.b === 0) return this.#copyOut(w);
+    if (w.a === scratch.length && w.b === 1) return this.#rest(path, key, w);
+    // Short, then more data: it grew while read.
+    return this.#reloop(path, key, w.a);
+  }
+
+  /** The contents of a file that fit the scratch buffer, copied out. */
+  #copyOut(w: Worker): Buffer {
+    const data = this.#alloc(w.a);
+    w.scratch.copy(data, 0, 0, w.a);
+    return data;
+  }
+
+  // ---- Through the worker's slot (the default) ---------------------------
+
+  /**
+   * One round trip per file: OPENAT into the worker's slot (replacing the
+   * file it held), IOSQE_IO_LINK to a READ of up to scratch.length bytes,
+   * IOSQE_IO_HARDLINK to the 1-byte EOF probe. A plain link after the open,
+   * so an open that fails cancels both reads (they would read the slot's
+   * old file); a hard one after the read, which a short read must not cut.
+   */
+  async #slotChain(path: Buffer, key: string, w: Worker): Promise<void> {
     const core = this.#core;
+    const scope = core.enterScope(); // a pending cancel throws before the first SQE
+    this.#room(3);
     const t = core.tmpl;
-    let op;
-    if (this.#direct) {
-      op = core.acquire(OP_KINDS.openDirect, scope);
-      t[7] = 0; // O_RDONLY; O_CLOEXEC is EINVAL with a slot
-      t[11] = FILE_INDEX_ALLOC;
-      op.map = toHandle;
-    } else {
-      op = core.acquire(OP_KINDS.openat, scope);
-      t[7] = O_CLOEXEC; // O_RDONLY
-    }
-    t[0] = OPCODES.OPENAT;
+    w.eo = w.ea = w.eb = NONE;
+    w.left = 3;
+    const done = new Promise<void>(w.arm);
+    const op = core.acquire(OP_KINDS.openDirect, scope);
+    t[0] = OPCODES.OPENAT | (IOSQE_IO_LINK << 8);
     t[1] = AT_FDCWD;
+    t[11] = w.slot + 1; // file_index: slot + 1; O_RDONLY, no O_CLOEXEC (EINVAL with a slot)
     op.pin0 = path;
-    return core.promise(op, path);
+    op.resolve = w.okO;
+    op.reject = w.failO;
+    core.submit(op, path);
+    this.#pushReads(toHandle(w.slot), w.scratch, 0, w.scratch.length, false, w, scope);
+    await done;
+    if (w.eo !== NONE) throw named(w.eo, key);
+    if (w.ea !== NONE) throw named(w.ea, key);
+    if (w.eb !== NONE) throw named(w.eb, key);
   }
 
   /**
-   * A direct open (`wasDirect`: the attempt was one) that found the table
-   * full (ENFILE): from now on regular fds. True: open again. The other
-   * direct opens in flight meanwhile fail alike and are retried too.
+   * The worker's first file: OPENAT into a free slot (IORING_FILE_INDEX_ALLOC),
+   * which the worker keeps for the rest of the call, then the reads. False:
+   * the table is full (ENFILE), the worker uses fds from now on.
    */
-  #tableFull(e: unknown, wasDirect: boolean): boolean {
-    if (!wasDirect || !(e instanceof UMError) || e.errno !== ENFILE) return false;
-    this.#direct = false;
+  async #firstSlot(path: Buffer, key: string, w: Worker): Promise<boolean> {
+    const core = this.#core;
+    let h: number;
+    try {
+      const op = core.acquire(OP_KINDS.openDirect, core.enterScope());
+      const t = core.tmpl;
+      t[0] = OPCODES.OPENAT;
+      t[1] = AT_FDCWD;
+      t[11] = FILE_INDEX_ALLOC;
+      op.map = toHandle;
+      op.pin0 = path;
+      h = await core.promise(op, path);
+    } catch (e) {
+      if (e instanceof UMError && e.errno === ENFILE) {
+        w.slot = NO_SLOT;
+        return false;
+      }
+      throw named(e, key);
+    }
+    w.slot = ~h;
+    await this.#reads(h, w.scratch, 0, w.scratch.length, false, key, w);
     return true;
   }
 
-  /** #open, falling back to an fd when the ring's file table is full. */
-  async #openAny(path: Buffer, scope: Scope | undefined): Promise<number> {
-    const wasDirect = this.#direct;
+  /**
+   * A file larger than the scratch buffer, read through the slot up to
+   * scratch.length + 1 bytes (the last one by the probe): STATX by
+   * path for the size, then a READ of the rest into a buffer of that size,
+   * at the file position, and the probe again.
+   */
+  async #rest(path: Buffer, key: string, w: Worker): Promise<Buffer> {
+    const have = w.scratch.length + 1;
+    const st = await settle(this.#statx(path, w.stx, this.#core.enterScope()));
+    if (!st.ok) throw named(st.error, key);
+    const size = Number(w.stx.readBigUInt64LE(L.statx_size!));
+    const mode = w.stx.readUInt16LE(L.statx_mode!);
+    if ((mode & S_IFMT) !== S_IFREG || size <= have || size > MAX_READ) return this.#reloop(path, key, size);
+    const buf = Buffer.allocUnsafe(size);
+    w.scratch.copy(buf, 0, 0, have - 1);
+    buf[have - 1] = w.probe[0]!; // the probe's byte
+    await this.#reads(toHandle(w.slot), buf, have, size - have, true, key, w);
+    if (w.a === size - have && w.b === 0) return buf;
+    return this.#reloop(path, key, size); // it changed size while read
+  }
+
+  /** Close the worker's slot (outside any scope); a closed machine's table went with its ring. */
+  async #releaseSlot(w: Worker): Promise<void> {
+    if (w.slot < 0) return;
+    const h = toHandle(w.slot);
+    w.slot = NO_SLOT;
+    if (this.#core.closed) return;
+    await settle(this.#close(h));
+  }
+
+  // ---- Shared steps --------------------------------------------------------
+
+  /**
+   * Push READ of len bytes into buf[off] hardlinked to the 1-byte EOF probe
+   * into w.probe, both on handle h at the file position; they settle into
+   * w.a / w.b (w.ea / w.eb). `punt`: IOSQE_ASYNC on the read, so io-wq copies
+   * (and faults in) a large result on another core than the JavaScript's.
+   */
+  #pushReads(h: number, buf: Buffer, off: number, len: number, punt: boolean, w: Worker, scope: Scope | undefined): void {
+    const core = this.#core;
+    const t = core.tmpl;
+    let op = core.acquire(OP_KINDS.read, scope);
+    t[0] = OPCODES.READ | ((IOSQE_IO_HARDLINK | fixedFlag(h) | (punt ? IOSQE_ASYNC : 0)) << 8);
+    t[1] = sqeFd(h);
+    t[2] = -1; // the file position
+    t[3] = -1;
+    // addr: a byte offset into buf, which may pass 4 GiB for a huge file
+    t[4] = off % 4294967296 | 0;
+    t[5] = Math.floor(off / 4294967296) | 0;
+    t[6] = len;
+    op.pin0 = buf;
+    op.resolve = w.okA;
+    op.reject = w.failA;
+    core.submit(op, buf);
+    op = core.acquire(OP_KINDS.read, scope);
+    t[0] = OPCODES.READ | (fixedFlag(h) << 8);
+    t[1] = sqeFd(h);
+    t[2] = -1;
+    t[3] = -1;
+    t[6] = 1;
+    op.pin0 = w.probe;
+    op.resolve = w.okB;
+    op.reject = w.failB;
+    core.submit(op, w.probe);
+  }
+
+  /** #pushReads as one round trip of its own; rejects with the read's error, else the probe's. */
+  async #reads(h: number, buf: Buffer, off: number, len: number, punt: boolean, key: string, w: Worker): Promise<void> {
+    const scope = this.#core.enterScope();
+    this.#room(2);
+    w.ea = w.eb = NONE;
+    w.left = 2;
+    const done = new Promise<void>(w.arm);
+    this.#pushReads(h, buf, off, len, punt, w, scope);
+    await done;
+    if (w.ea !== NONE) throw named(w.ea, key);
+    if (w.eb !== NONE) throw named(w.eb, key);
+  }
+
+  /** A file the one-read path cannot take: a fresh fd and the plain loop. */
+  async #reloop(path: Buffer, key: string, hint: number): Promise<Buffer> {
+    return this.#loop(await this.#openFd(path, key), key, hint);
+  }
+
+  /** #open in the caller's scope, its error named after the file. */
+  async #openFd(path: Buffer, key: string): Promise<number> {
     try {
-      return await this.#open(path, scope);
+      return await this.#open(path, this.#core.enterScope());
     } catch (e) {
-      // Again through enterScope: a cancel that came meanwhile rejects here.
-      if (this.#tableFull(e, wasDirect)) return this.#open(path, this.#core.enterScope());
-      throw e;
+      throw named(e, key);
     }
+  }
+
+  /** OPENAT of path into the process's fd table. */
+  #open(path: Buffer, scope: Scope | undefined): Promise<number> {
+    const core = this.#core;
+    const op = core.acquire(OP_KINDS.openat, scope);
+    const t = core.tmpl;
+    t[0] = OPCODES.OPENAT;
+    t[1] = AT_FDCWD;
+    t[7] = O_CLOEXEC; // O_RDONLY
+    op.pin0 = path;
+    return core.promise(op, path);
   }
 
   #statx(path: Buffer, out: Buffer, scope: Scope | undefined): Promise<number> {
@@ -249,21 +459,15 @@ class Reader {
     return core.promise(op, path, out);
   }
 
-  /** READ of len bytes at buf[off] from file offset pos (-1: the file position). */
-  #read(fd: number, buf: Buffer, off: number, len: number, pos: number, sqeFlags: number, scope: Scope | undefined): Promise<number> {
+  /** READ of len bytes at buf[off] from the file position. */
+  #read(h: number, buf: Buffer, off: number, len: number, scope: Scope | undefined): Promise<number> {
     const core = this.#core;
     const op = core.acquire(OP_KINDS.read, scope);
     const t = core.tmpl;
-    t[0] = OPCODES.READ | ((sqeFlags | fixedFlag(fd)) << 8);
-    t[1] = sqeFd(fd);
-    if (pos < 0) {
-      t[2] = -1;
-      t[3] = -1;
-    } else {
-      t[2] = pos % 4294967296 | 0;
-      t[3] = Math.floor(pos / 4294967296) | 0;
-    }
-    // addr: a byte offset into buf, which may pass 4 GiB for a huge file
+    t[0] = OPCODES.READ | (fixedFlag(h) << 8);
+    t[1] = sqeFd(h);
+    t[2] = -1;
+    t[3] = -1;
     t[4] = off % 4294967296 | 0;
     t[5] = Math.floor(off / 4294967296) | 0;
     t[6] = len;
@@ -271,11 +475,11 @@ class Reader {
     return core.promise(op, buf);
   }
 
-  /** CLOSE, outside any scope: a cancelled fiber must not skip it. */
-  #close(fd: number): Promise<number> {
+  /** CLOSE of an fd or a slot, outside any scope: a cancelled fiber must not skip it. */
+  #close(h: number): Promise<number> {
     const core = this.#core;
-    const op = core.acquire(fd >= 0 ? OP_KINDS.close : OP_KINDS.closeDirect, undefined);
-    fillClose(core.tmpl, fd);
+    const op = core.acquire(h >= 0 ? OP_KINDS.close : OP_KINDS.closeDirect, undefined);
+    fillClose(core.tmpl, h);
     return core.promise(op);
   }
 
@@ -287,6 +491,16 @@ class Reader {
       if (i === 0) core.ring.submit(core.tail);
       else core.reap();
     }
+  }
+
+  // ---- Through fds (direct: false, a full table, kernels before 5.19) -----
+
+  /** OPENAT, then READ / probe / CLOSE hardlinked; a larger file again, sized. */
+  async #readFd(path: Buffer, key: string, w: Worker): Promise<Buffer> {
+    const fd = await this.#openFd(path, key);
+    await this.#chain(fd, w.scratch, w.scratch.length, key, w);
+    if (w.a < w.scratch.length && w.b === 0) return this.#copyOut(w);
+    return this.#sized(path, key, w);
   }
 
   /**
@@ -310,41 +524,19 @@ class Reader {
     }
     const core = this.#core;
     if (core.closed) {
-      // The machine was closed after this fd was opened: nothing can be
-      // queued (a direct descriptor went away with the ring's table).
-      if (fd >= 0) native.closeSync(fd);
+      // The machine was closed after this fd was opened: nothing can be queued.
+      native.closeSync(fd);
       throw new MachineClosedError();
     }
     this.#room(3);
-    const t = core.tmpl;
     w.ea = w.eb = w.ec = NONE;
     w.left = 3;
     const done = new Promise<void>(w.arm);
-    const sfd = sqeFd(fd);
-    const readFlags = (IOSQE_IO_HARDLINK | fixedFlag(fd)) << 8;
-    let op = core.acquire(OP_KINDS.read, scope);
-    t[0] = OPCODES.READ | readFlags;
-    t[1] = sfd;
-    t[2] = -1; // the file position
-    t[3] = -1;
-    t[6] = len;
-    op.pin0 = buf;
-    op.resolve = w.okA;
-    op.reject = w.failA;
-    core.submit(op, buf);
-    op = core.acquire(OP_KINDS.read, scope);
-    t[0] = OPCODES.READ | readFlags;
-    t[1] = sfd;
-    t[2] = -1;
-    t[3] = -1;
-    t[6] = 1;
-    op.pin0 = this.#probe;
-    op.resolve = w.okB;
-    op.reject = w.failB;
-    core.submit(op, this.#probe);
+    this.#pushReads(fd, buf, 0, len, len > SCRATCH, w, scope);
+    core.orSqeFlags(0, IOSQE_IO_HARDLINK); // the probe, to the close
     // Outside any scope: cancelling the fiber must not skip the close.
-    op = core.acquire(fd >= 0 ? OP_KINDS.close : OP_KINDS.closeDirect, undefined);
-    fillClose(t, fd);
+    const op = core.acquire(OP_KINDS.close, undefined);
+    fillClose(core.tmpl, fd);
     op.resolve = w.okC;
     op.reject = w.failC;
     core.submit(op);
@@ -354,32 +546,11 @@ class Reader {
     if (w.eb !== NONE) throw named(w.eb, key);
   }
 
-  /** Read one whole file. Every op it issued has completed when it settles. */
-  async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
-    let fd: number;
-    try {
-      fd = await this.#openAny(path, this.#core.enterScope());
-    } catch (e) {
-      throw named(e, key);
-    }
-    // Speculative first: most files fit the worker's scratch buffer, and then
-    // no statx is needed (IORING_OP_STATX always runs on an io-wq thread:
-    // measured, it cost two thirds of the time on 4 KiB files).
-    const scratch = w.scratch;
-    await this.#chain(fd, scratch, scratch.length, key, w);
-    if (w.a < scratch.length && w.b === 0) {
-      const data = this.#alloc(w.a);
-      scratch.copy(data, 0, 0, w.a);
-      return data;
-    }
-    return this.#sized(path, key, w);
-  }
-
   /** A file larger than the scratch buffer: size it with statx, read it in one go. */
   async #sized(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     const stx = w.stx;
     const scope = this.#core.enterScope();
-    const [o, s] = await Promise.all([settle(this.#openAny(path, scope)), settle(this.#statx(path, stx, scope))]);
+    const [o, s] = await Promise.all([settle(this.#open(path, scope)), settle(this.#statx(path, stx, scope))]);
     if (!o.ok) throw named(o.error, key);
     const fd = o.value;
     if (!s.ok) {
@@ -393,13 +564,11 @@ class Reader {
     await this.#chain(fd, buf, size, key, w);
     if (w.a === size && w.b === 0) return buf;
     // It changed size while read: start over with the plain loop.
-    const r = await settle(this.#openAny(path, this.#core.enterScope()));
-    if (!r.ok) throw named(r.error, key);
-    return this.#loop(r.value, key, size);
+    return this.#reloop(path, key, size);
   }
 
-  /** Read fd until a read returns 0, growing the buffer; then close it. */
-  async #loop(fd: number, key: string, hint: number): Promise<Buffer> {
+  /** Read h until a read returns 0, growing the buffer; then close it. */
+  async #loop(h: number, key: string, hint: number): Promise<Buffer> {
     let buf = Buffer.allocUnsafe(Math.max(hint + 1, 16384));
     let len = 0;
     let error: unknown = NONE;
@@ -410,14 +579,14 @@ class Reader {
           buf.copy(bigger, 0, 0, len);
           buf = bigger;
         }
-        const n = await this.#read(fd, buf, len, Math.min(buf.length - len, MAX_READ), -1, 0, this.#core.enterScope());
+        const n = await this.#read(h, buf, len, Math.min(buf.length - len, MAX_READ), this.#core.enterScope());
         if (n === 0) break;
         len += n;
       }
     } catch (e) {
       error = e;
     }
-    const c = await settle(this.#close(fd));
+    const c = await settle(this.#close(h));
     if (error !== NONE) throw named(error, key);
     if (!c.ok) throw named(c.error, key);
     return buf.subarray(0, len);
@@ -446,9 +615,7 @@ export async function readFiles(
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw argTypeError('opts', 'of type object', opts);
   const concurrency = opts?.concurrency ?? 256;
   validateInt32(concurrency, 'opts.concurrency', 1);
-  // Not the default: alternating runs showed no CPU or time gain on the
-  // read-files bench (bench/RESULTS.md, "fixed"), and it claims the table.
-  const wantDirect = opts?.direct ?? false;
+  const wantDirect = opts?.direct ?? true;
   if (typeof wantDirect !== 'boolean') throw argTypeError('opts.direct', 'of type boolean', wantDirect);
 
   const keys: string[] = [];
@@ -461,19 +628,18 @@ export async function readFiles(
   }
   core.enterScope(); // a pending cancel error rejects before anything starts
   const n = keys.length;
-  // Direct descriptors where the kernel has IORING_FILE_INDEX_ALLOC (5.19).
-  let direct = wantDirect && n > 0 && core.probe[OPCODES.OPENAT] === 1 && KERNEL_VERSION >= 519;
-  if (direct) {
+  // A slot per worker where the kernel has IORING_FILE_INDEX_ALLOC (5.19)
+  // and the machine has a file table or can make one.
+  let slots = wantDirect && n > 0 && core.probe[OPCODES.OPENAT] === 1 && KERNEL_VERSION >= 519;
+  if (slots) {
     try {
       ensureTable(core);
     } catch {
-      direct = false; // no table to be had (e.g. ENOMEM): fds, as before
+      slots = false; // no table to be had (e.g. ENOMEM): fds
     }
   }
   const results: Buffer[] | null = fn === undefined ? new Array<Buffer>(n) : null;
-  const reader = new Reader(core, direct);
-  let next = 0;
-  let failure: unknown = NONE;
+  const reader = new Reader(core, slots, encoded, keys, results, fn);
 
   const width = Math.max(1, Math.min(concurrency, Math.floor(core.size / 3), n));
   // One allocation for every worker's scratch buffer, reused by the next
@@ -481,29 +647,16 @@ export async function readFiles(
   // faults and GC pressure, measured).
   let scratch = spareScratch?.deref();
   spareScratch = undefined;
-  if (scratch === undefined || scratch.length < width * SCRATCH) scratch = Buffer.allocUnsafeSlow(width * SCRATCH);
-  const scratchAll = scratch;
-  let started = 0;
-  const worker = async (): Promise<void> => {
-    const i = started++;
-    const w = new Worker(scratchAll.subarray(i * SCRATCH, (i + 1) * SCRATCH));
-    while (failure === NONE && next < n) {
-      const k = next++;
-      try {
-        const data = await reader.read(encoded[k]!, keys[k]!, w);
-        if (results !== null) results[k] = data;
-        else if (failure === NONE) fn!(keys[k]!, data);
-      } catch (e) {
-        if (failure === NONE) failure = e;
-      }
-    }
-  };
+  if (scratch === undefined || scratch.length < width * STRIDE) scratch = Buffer.allocUnsafeSlow(width * STRIDE);
   const workers: Promise<void>[] = [];
-  for (let w = 0; w < width; w++) workers.push(worker());
+  for (let i = 0; i < width; i++) {
+    const base = i * STRIDE;
+    workers.push(reader.run(new Worker(scratch.subarray(base, base + SCRATCH), scratch.subarray(base + SCRATCH, base + SCRATCH + 1))));
+  }
   await Promise.all(workers);
   // Every op on it has completed: the next call may have it.
-  spareScratch = new WeakRef(scratchAll);
-  if (failure !== NONE) throw failure;
+  spareScratch = new WeakRef(scratch);
+  if (reader.failure !== NONE) throw reader.failure;
   if (results === null) return;
   const map = new Map<string, Buffer>();
   for (let k = 0; k < n; k++) map.set(keys[k]!, results[k]!);

@@ -15,6 +15,18 @@ function fdCount(): number {
   return countFds();
 }
 
+/**
+ * Every slot of the machine's default file table (1024) is free: as many
+ * openDirect calls succeed, and the next is ENFILE. A slot a readFiles
+ * worker kept would make one fewer succeed.
+ */
+async function assertTableFree(m: ReturnType<typeof createMachine>, path: string): Promise<void> {
+  const held = [];
+  for (let i = 0; i < 1024; i++) held.push(await m.openDirect(path));
+  await assert.rejects(m.openDirect(path), { name: 'UMError', code: 'ENFILE' });
+  for (const d of held) await m.closeDirect(d);
+}
+
 /** Deterministic content for file i. */
 function content(i: number, size: number): Buffer {
   const b = Buffer.allocUnsafe(size);
@@ -190,6 +202,8 @@ test('readFiles: terminated fiber: every op finishes, no fd left open', async (t
   assert.equal((caught as { code?: string }).code, 'UM_TERMINATE');
   assert.equal(m.metrics().opsPending, 0);
   assert.equal(fdCount(), fds);
+  // Each worker's slot was closed on its way out.
+  await assertTableFree(m, paths[0]!);
   assertNoPendingOps(m);
 });
 
@@ -359,19 +373,20 @@ test('readFiles: aborted through cancellable() mid-way: rejects with the reason,
   assert.ok(calls >= 100 && calls < paths.length, `${calls} files delivered`);
   assert.equal(m.metrics().opsPending, 0);
   assert.equal(fdCount(), fds);
+  await assertTableFree(m, paths[0]!);
   // The machine is still usable.
   assert.equal((await m.readFiles(paths.slice(0, 3))).size, 3);
   assertNoPendingOps(m);
 });
 
-test('readFiles { direct: true } opens direct descriptors (no file in the fd table); the default uses fds; same bytes', async (t) => {
+test('readFiles reads through slots of the ring\'s file table by default (no file in the fd table); { direct: false } uses fds; same bytes', async (t) => {
   const dir = tmpDir(t);
   const paths: string[] = [];
   for (let i = 0; i < 300; i++) {
     paths.push(join(dir, `f${i}`));
     writeFileSync(paths[i]!, content(i, i % 3 === 0 ? 40000 + i : 100 + i));
   }
-  for (const direct of [true, false]) {
+  for (const direct of [undefined, true, false]) {
     const m = createMachine();
     const fds = fdCount();
     let maxFds = 0;
@@ -382,13 +397,76 @@ test('readFiles { direct: true } opens direct descriptors (no file in the fd tab
         await m.snooze();
       }
     });
-    const map = await m.readFiles(paths, direct ? { concurrency: 100, direct } : { concurrency: 100 });
+    const map = await m.readFiles(paths, direct === undefined ? { concurrency: 100 } : { concurrency: 100, direct });
     done = true;
     await m.join(sampler);
     for (let i = 0; i < paths.length; i++) assert.ok(map.get(paths[i]!)!.equals(content(i, i % 3 === 0 ? 40000 + i : 100 + i)));
-    if (direct) assert.equal(maxFds, 0, 'no file went through the fd table');
-    else assert.ok(maxFds > 0, 'the default opens fds');
+    if (direct !== false) {
+      assert.equal(maxFds, 0, 'no file went through the fd table');
+      // The call made the default table, and left every slot of it free.
+      assert.throws(() => m.registerFiles(16), { name: 'UMError', code: 'EBUSY', message: /call registerFiles\(\) before them/ });
+      await assertTableFree(m, paths[0]!);
+    } else {
+      assert.ok(maxFds > 0, 'direct: false opens fds');
+      m.registerFiles(16); // and made no table
+    }
     assert.equal(fdCount(), fds);
+    assertNoPendingOps(m);
+  }
+});
+
+test('readFiles: an open that fails in a worker\'s slot cancels the reads linked to it (never the slot\'s previous file)', async (t) => {
+  const dir = tmpDir(t);
+  const a = join(dir, 'a');
+  const small = join(dir, 'small');
+  const big = join(dir, 'big');
+  writeFileSync(a, content(1, 5000));
+  writeFileSync(small, content(2, 10));
+  writeFileSync(big, content(3, 100000));
+  const missing = join(dir, 'missing');
+  const m = createMachine();
+  // One worker, so one slot: 'missing' is opened into the slot that holds
+  // 'a' (at EOF) or 'big' (mid-file, for a larger file's second read). A
+  // read that ran anyway would return 0 bytes of 'a' (an empty file) or
+  // bytes of the other file instead of ENOENT.
+  for (const first of [a, small, big]) {
+    const got: string[] = [];
+    await assert.rejects(
+      m.readFiles([first, missing, a], (p, data) => {
+        got.push(p);
+        assert.ok(data.equals(readFileSync(p)));
+      }, { concurrency: 1 }),
+      (e: unknown) => e instanceof UMError && e.code === 'ENOENT' && e.path === missing,
+    );
+    assert.deepEqual(got, [first]);
+  }
+  // The worker goes on after a file that failed with the slot it has.
+  const files = [a, big, small, a, big];
+  const map = await m.readFiles(files, { concurrency: 1 });
+  for (const p of files) assert.ok(map.get(p)!.equals(readFileSync(p)));
+  await assertTableFree(m, a);
+  assertNoPendingOps(m);
+});
+
+test('readFiles: sizes around the scratch buffer (32 KiB) and the EOF probe, through slots and through fds', async (t) => {
+  const dir = tmpDir(t);
+  const K = 32 * 1024;
+  const sizes = [0, 1, K - 1, K, K + 1, K + 2, 2 * K, 2 * K + 1, 1 << 20, (1 << 20) + 7];
+  const paths = sizes.map((size, i) => {
+    const p = join(dir, `s${size}`);
+    writeFileSync(p, content(500 + i, size));
+    return p;
+  });
+  for (const direct of [true, false]) {
+    const m = createMachine();
+    for (const concurrency of [1, 4, 256]) {
+      const map = await m.readFiles(paths, { concurrency, direct });
+      for (let i = 0; i < sizes.length; i++) {
+        const got = map.get(paths[i]!)!;
+        assert.equal(got.length, sizes[i], `direct ${direct}, concurrency ${concurrency}: size ${sizes[i]}`);
+        assert.ok(got.equals(content(500 + i, sizes[i]!)), `direct ${direct}, concurrency ${concurrency}: bytes of size ${sizes[i]}`);
+      }
+    }
     assertNoPendingOps(m);
   }
 });

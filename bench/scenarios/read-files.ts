@@ -2,12 +2,12 @@
  * bench/read-files: read SMALL files of SMALL_SIZE bytes and LARGE files of
  * LARGE_SIZE bytes whole (created once in a tmp dir; page cache warm: all
  * are read once before timing). Contenders, each run RUNS times (median):
- *   (a) m.readFiles(paths) (uringmachine: openat, then a hardlinked
- *       read (32 KiB scratch) / EOF-check read / close chain per file; a
- *       larger file again with openat+statx and a chain reading its size;
- *       256 files in flight), and (a') the same with { direct: true }: the
- *       files opened as direct descriptors in the ring's file table (the
- *       before/after pair of the fixed-files change);
+ *   (a) m.readFiles(paths) (uringmachine: per file one linked chain on
+ *       the worker's own slot in the ring's file table: openat into the
+ *       slot, a read of up to 32 KiB into scratch, a 1-byte EOF-check read;
+ *       a larger file then statx and a read of the rest, punted to io-wq;
+ *       256 files in flight), and (a') the same with { direct: false }:
+ *       openat into the fd table, then a read / EOF-check / close chain;
  *   (b) Promise.all(paths.map((p) => fs.promises.readFile(p)));
  *   (c) a fs.readFileSync loop;
  *   (d) bench/bin/read_files: C on the project's own ring layer, the same
@@ -17,7 +17,9 @@
  *       measured against).
  * Env: SMALL (2000), SMALL_SIZE (4096), LARGE (100), LARGE_SIZE (1048576),
  * CPU µs/file: this process's user + system time (all its threads, io-wq
- * workers and libuv's pool included) per file; not shown for (d), a child.
+ * workers and libuv's pool included) per file; page faults/run: its minor
+ * faults during the run (fresh result memory the kernel or a copy touches
+ * first); neither shown for (d) and (e), children.
  * RUNS (5) after one untimed warm-up round, CONCURRENCY (256, for (a) and (d)), KEEP=1 keeps the tmp dir.
  */
 import { execFileSync } from 'node:child_process';
@@ -31,7 +33,16 @@ import { runInNewContext } from 'node:vm';
 import { UringMachine } from 'uringmachine';
 
 setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const exposedGc = runInNewContext('gc') as (opts?: { type: 'major' | 'minor'; execution: 'sync' | 'async' }) => void;
+/**
+ * A full mark-compact, as V8 runs on its own. Not gc() without options: that
+ * one also drops the maps (hidden classes) V8 keeps for optimised code, so
+ * every run started from deoptimised JavaScript (--trace-deopt: "weak
+ * objects"; readFiles recompiled its hot functions in every run, 11 deopts
+ * and ~170 compilations in 16 calls against 0 and ~90 with this one), a cost
+ * no program pays that does not call gc() itself.
+ */
+const gc = (): void => exposedGc({ type: 'major', execution: 'sync' });
 
 const SMALL = Number(process.env.SMALL ?? 2000);
 const SMALL_SIZE = Number(process.env.SMALL_SIZE ?? 4096);
@@ -125,8 +136,8 @@ async function main(): Promise<void> {
     }
   }
   const contenders: { name: string; run: () => Promise<number> }[] = [
-    { name: '(a) m.readFiles', run: () => umReadFiles(false) },
-    { name: "(a') m.readFiles({ direct: true })", run: () => umReadFiles(true) },
+    { name: '(a) m.readFiles', run: () => umReadFiles(true) },
+    { name: "(a') m.readFiles({ direct: false })", run: () => umReadFiles(false) },
     { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
     { name: '(c) fs.readFileSync loop', run: syncLoop },
   ];
@@ -139,6 +150,7 @@ async function main(): Promise<void> {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const times = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
+  const faults = new Map<string, number[]>();
   for (let r = 0; r < RUNS; r++) {
     // Interleaved, so drift (page cache, CPU frequency) hits every contender
     // alike, in reverse order every other round, and each starts on a
@@ -148,18 +160,23 @@ async function main(): Promise<void> {
     for (const c of r % 2 === 0 ? contenders : [...contenders].reverse()) {
       gc();
       const c0 = process.cpuUsage();
+      const f0 = process.resourceUsage().minorPageFault;
       const t = await c.run();
       const u = process.cpuUsage(c0);
+      const pf = process.resourceUsage().minorPageFault - f0;
       // (d) and (e) are child processes: their CPU is not this process's (shown as '-').
       const us = c.name.startsWith('(d)') || c.name.startsWith('(e)') ? NaN : u.user + u.system;
       if (!times.has(c.name)) times.set(c.name, []);
       times.get(c.name)!.push(t);
       if (!cpu.has(c.name)) cpu.set(c.name, []);
       cpu.get(c.name)!.push(us / paths.length);
+      if (!faults.has(c.name)) faults.set(c.name, []);
+      faults.get(c.name)!.push(c.name.startsWith('(d)') || c.name.startsWith('(e)') ? NaN : pf);
     }
   }
   const med = new Map([...times].map(([k, v]) => [k, median(v)]));
   const medCpu = new Map([...cpu].map(([k, v]) => [k, median(v)]));
+  const medFaults = new Map([...faults].map(([k, v]) => [k, median(v)]));
   const c = med.get('(d) C, own ring layer');
   const sync = med.get('(c) fs.readFileSync loop')!;
   const files = paths.length;
@@ -167,12 +184,12 @@ async function main(): Promise<void> {
   console.log(
     `Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${RUNS} runs, concurrency ${CONCURRENCY}, load average ${load} at start\n`,
   );
-  console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time | CPU µs/file |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time | CPU µs/file | page faults/run |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, t] of med) {
     const us = medCpu.get(name);
     console.log(
-      `| ${name} | ${(t * 1000).toFixed(1)} | ${Math.round(files / t)} | ${(totalBytes / 2 ** 20 / t).toFixed(0)} | ${c ? (t / c).toFixed(2) : '-'} | ${(t / sync).toFixed(2)} | ${us !== undefined && Number.isFinite(us) ? us.toFixed(2) : '-'} |`,
+      `| ${name} | ${(t * 1000).toFixed(1)} | ${Math.round(files / t)} | ${(totalBytes / 2 ** 20 / t).toFixed(0)} | ${c ? (t / c).toFixed(2) : '-'} | ${(t / sync).toFixed(2)} | ${us !== undefined && Number.isFinite(us) ? us.toFixed(2) : '-'} | ${Number.isFinite(medFaults.get(name)) ? medFaults.get(name) : '-'} |`,
     );
   }
   if (process.env.KEEP !== '1') rmSync(dir, { recursive: true, force: true });
