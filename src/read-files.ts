@@ -269,7 +269,8 @@ class Reader {
     else if (!(await this.#firstSlot(path, key, w))) return this.#readFd(path, key, w);
     const scratch = w.scratch;
     if (w.a < scratch.length && w.b === 0) return this.#copyOut(w);
-    if (w.a === scratch.length && w.b === 1) return this.#rest(path, key, w);
+    // Larger: the rest on the slot, or through an fd if the chain closed it.
+    if (w.a === scratch.length && w.b === 1) return w.slot >= 0 ? this.#rest(path, key, w) : this.#sized(path, key, w);
     // Short, then more data: it grew while read.
     return this.#reloop(path, key, w.a);
   }
@@ -293,10 +294,11 @@ class Reader {
   async #slotChain(path: Buffer, key: string, w: Worker): Promise<void> {
     const core = this.#core;
     const scope = core.enterScope(); // a pending cancel throws before the first SQE
-    this.#room(3);
+    const last = this.#lastFile();
+    this.#room(last ? 4 : 3);
     const t = core.tmpl;
-    w.eo = w.ea = w.eb = NONE;
-    w.left = 3;
+    w.eo = w.ea = w.eb = w.ec = NONE;
+    w.left = last ? 4 : 3;
     const done = new Promise<void>(w.arm);
     const op = core.acquire(OP_KINDS.openDirect, scope);
     t[0] = OPCODES.OPENAT | (IOSQE_IO_LINK << 8);
@@ -307,10 +309,43 @@ class Reader {
     op.reject = w.failO;
     core.submit(op, path);
     this.#pushReads(toHandle(w.slot), w.scratch, 0, w.scratch.length, false, w, scope);
+    if (last) this.#pushClose(w);
     await done;
+    if (last) this.#closed(w);
     if (w.eo !== NONE) throw named(w.eo, key);
     if (w.ea !== NONE) throw named(w.ea, key);
     if (w.eb !== NONE) throw named(w.eb, key);
+    if (w.ec !== NONE) throw named(w.ec, key);
+  }
+
+  /**
+   * No file is left for any worker to take: the one a worker is about to
+   * read is its last, and its chain can close the slot too (one round trip
+   * fewer: with as many workers as files, each reads one).
+   */
+  #lastFile(): boolean {
+    return this.#next >= this.#keys.length;
+  }
+
+  /**
+   * CLOSE of the worker's slot behind the SQEs just pushed (hardlinked from
+   * the probe, outside any scope), settling into w.ec. An open that failed
+   * before it cancels it too (the slot then still holds its old file).
+   */
+  #pushClose(w: Worker): void {
+    const core = this.#core;
+    core.orSqeFlags(0, IOSQE_IO_HARDLINK);
+    const op = core.acquire(OP_KINDS.closeDirect, undefined);
+    fillClose(core.tmpl, toHandle(w.slot));
+    op.resolve = w.okC;
+    op.reject = w.failC;
+    core.submit(op);
+  }
+
+  /** After a chain with #pushClose: the slot is free if the close ran (else the worker's end closes it). */
+  #closed(w: Worker): void {
+    if (w.ec === NONE) w.slot = NO_SLOT;
+    else if (w.eo !== NONE) w.ec = NONE; // cancelled by the failed open: not the file's error
   }
 
   /**
@@ -338,7 +373,7 @@ class Reader {
       throw named(e, key);
     }
     w.slot = ~h;
-    await this.#reads(h, w.scratch, 0, w.scratch.length, false, key, w);
+    await this.#reads(h, w.scratch, 0, w.scratch.length, false, key, w, this.#lastFile());
     return true;
   }
 
@@ -408,17 +443,24 @@ class Reader {
     core.submit(op, w.probe);
   }
 
-  /** #pushReads as one round trip of its own; rejects with the read's error, else the probe's. */
-  async #reads(h: number, buf: Buffer, off: number, len: number, punt: boolean, key: string, w: Worker): Promise<void> {
+  /**
+   * #pushReads as one round trip of its own (`close`: and the slot's CLOSE
+   * behind them); rejects with the read's error, else the probe's, else the
+   * close's.
+   */
+  async #reads(h: number, buf: Buffer, off: number, len: number, punt: boolean, key: string, w: Worker, close = false): Promise<void> {
     const scope = this.#core.enterScope();
-    this.#room(2);
-    w.ea = w.eb = NONE;
-    w.left = 2;
+    this.#room(close ? 3 : 2);
+    w.ea = w.eb = w.ec = NONE;
+    w.left = close ? 3 : 2;
     const done = new Promise<void>(w.arm);
     this.#pushReads(h, buf, off, len, punt, w, scope);
+    if (close) this.#pushClose(w);
     await done;
+    if (close) this.#closed(w);
     if (w.ea !== NONE) throw named(w.ea, key);
     if (w.eb !== NONE) throw named(w.eb, key);
+    if (w.ec !== NONE) throw named(w.ec, key);
   }
 
   /** A file the one-read path cannot take: a fresh fd and the plain loop. */

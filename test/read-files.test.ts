@@ -429,16 +429,21 @@ test('readFiles: an open that fails in a worker\'s slot cancels the reads linked
   // 'a' (at EOF) or 'big' (mid-file, for a larger file's second read). A
   // read that ran anyway would return 0 bytes of 'a' (an empty file) or
   // bytes of the other file instead of ENOENT.
-  for (const first of [a, small, big]) {
-    const got: string[] = [];
-    await assert.rejects(
-      m.readFiles([first, missing, a], (p, data) => {
-        got.push(p);
-        assert.ok(data.equals(readFileSync(p)));
-      }, { concurrency: 1 }),
-      (e: unknown) => e instanceof UMError && e.code === 'ENOENT' && e.path === missing,
-    );
-    assert.deepEqual(got, [first]);
+  // Missing as the last file too: its chain also carries the slot's CLOSE,
+  // which the failed open cancels, so the worker's end must close the slot.
+  for (const tail of [[a], []]) {
+    for (const first of [a, small, big]) {
+      const got: string[] = [];
+      await assert.rejects(
+        m.readFiles([first, missing, ...tail], (p, data) => {
+          got.push(p);
+          assert.ok(data.equals(readFileSync(p)));
+        }, { concurrency: 1 }),
+        (e: unknown) => e instanceof UMError && e.code === 'ENOENT' && e.path === missing,
+      );
+      assert.deepEqual(got, [first]);
+      await assertTableFree(m, a);
+    }
   }
   // The worker goes on after a file that failed with the slot it has.
   const files = [a, big, small, a, big];
