@@ -54,6 +54,9 @@ const CANCEL_ALL = 1 << 0;
 const CANCEL_FD = 1 << 1;
 const TIMEOUT_MULTISHOT = 1 << 6;
 const CQ_EVENTFD_DISABLED = 1 << 0;
+/** The idle check's first and longest delays (Core.#armIdleWatch). */
+const IDLE_WATCH_MIN_MS = 1;
+const IDLE_WATCH_MAX_MS = 64;
 const SQ_CQ_OVERFLOW = 1 << 1;
 const SQ_TASKRUN = 1 << 2;
 const IOSQE_IO_LINK = 1 << 2;
@@ -289,6 +292,11 @@ export class Core implements Scheduler {
   transient = 0;
   /** Cancels that lost the race to their op's successful completion. */
   cancelRaces = 0;
+  /** Idle checks that found completions or task work the eventfd had not announced. */
+  wakeupsMissed = 0;
+  /** The idle check's timer (armed while ops are pending and no turn is coming), and its delay. */
+  #idleWatch: ReturnType<typeof setTimeout> | null = null;
+  #idleWatchMs = IDLE_WATCH_MIN_MS;
   /** True while close() cancels and drains: cancelled ops then always reject. */
   #closing = false;
 
@@ -444,6 +452,7 @@ export class Core implements Scheduler {
     }
     if (this.runq.length > 0) this.#scheduleFlush();
     else if (this.#eventfdOff && !this.#flushScheduled) this.#eventfdOn();
+    if (!this.#flushScheduled && this.#idleWatch === null && (this.pending > 0 || this.holds > 0)) this.#armIdleWatch();
     if (this.pending === 0 && this.holds === 0 && this.#active && !this.#idleCheckScheduled) {
       // Deactivate later, not now: a fiber resumed by this turn is likely to
       // issue its next op in a microtask, and ref/unref would thrash.
@@ -504,6 +513,45 @@ export class Core implements Scheduler {
       this.#scheduleFlush();
     }
   }
+
+  /**
+   * The idle check: a machine that waits with ops in flight relies on the
+   * ring's eventfd to be woken, and the kernel does not always signal it at
+   * once. io_uring/eventfd.c defers a signal raised where eventfd signals
+   * are not allowed (current->in_eventfd) to an RCU callback, a grace period
+   * later (measured on Linux 6.18.44: 15-20 ms per wake-up, on most round
+   * trips of an echo server whose client is a Node process). The flag
+   * words it sets first (IORING_SQ_TASKRUN, the CQ tail) are reliable, so
+   * a timer looks at them: after IDLE_WATCH_MIN_MS, then doubling to
+   * IDLE_WATCH_MAX_MS while it finds nothing; what it finds runs a turn and
+   * is counted (metrics().wakeupsMissed), and the delay starts over.
+   */
+  #armIdleWatch(): void {
+    const t = setTimeout(this.#idleWatchTask, this.#idleWatchMs);
+    t.unref(); // the poll handle keeps the loop alive while ops are pending
+    this.#idleWatch = t;
+  }
+
+  readonly #idleWatchTask = (): void => {
+    this.#idleWatch = null;
+    if (this.closed || (this.pending === 0 && this.holds === 0)) {
+      this.#idleWatchMs = IDLE_WATCH_MIN_MS;
+      return;
+    }
+    if (
+      (Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0 ||
+      Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
+    ) {
+      if (!this.#flushScheduled) {
+        this.wakeupsMissed++;
+        this.#idleWatchMs = IDLE_WATCH_MIN_MS;
+        this.#chain = 0;
+        this.turn(); // arms the watch again if ops are still pending
+        return;
+      }
+    } else if (this.#idleWatchMs < IDLE_WATCH_MAX_MS) this.#idleWatchMs *= 2;
+    if (!this.#flushScheduled) this.#armIdleWatch();
+  };
 
   /**
    * Keep the event loop alive for a wait that is not an op (a receive()
@@ -1136,6 +1184,10 @@ export class Core implements Scheduler {
   close(): void {
     if (this.closed) return;
     this.#closing = true;
+    if (this.#idleWatch !== null) {
+      clearTimeout(this.#idleWatch);
+      this.#idleWatch = null;
+    }
     const err = new MachineClosedError();
     // Every pending op is cancelled and its final CQE awaited here, so that
     // no buffer is released while the kernel may still write it.
@@ -1216,6 +1268,7 @@ export class Core implements Scheduler {
       opsFree: this.#free.length,
       opsTransient: this.transient,
       cancelsRaced: this.cancelRaces,
+      wakeupsMissed: this.wakeupsMissed,
       bufferPoolBytes: (this.#pool?.bytes ?? 0) + (this.#bundlePool?.bytes ?? 0),
       bufferPoolBuffers: (this.#pool?.buffers ?? 0) + (this.#bundlePool?.buffers ?? 0),
       bufferPoolFree: (this.#pool?.free ?? 0) + (this.#bundlePool?.free ?? 0),
@@ -1266,6 +1319,12 @@ export interface Metrics {
    * kernel completed the op first, and its result was returned.
    */
   cancelsRaced: number;
+  /**
+   * Times the machine found completions or task work waiting that the
+   * ring's eventfd had not announced (the idle check: docs/ARCHITECTURE.md,
+   * "When the eventfd is late").
+   */
+  wakeupsMissed: number;
 }
 
 /**

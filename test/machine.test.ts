@@ -11,7 +11,7 @@ import { constants as C, MachineClosedError, UM, UringMachine } from 'uringmachi
 import { assertNoPendingOps, createMachine } from './helpers.js';
 
 const METRICS = ['size', 'totalOps', 'totalSwitches', 'totalWaits', 'totalTurns', 'switchLimit', 'opsPending', 'opsUnsubmitted', 'opsRunqueue', 'opsFree', 'opsTransient',
-  'bufferPoolBytes', 'bufferPoolBuffers', 'bufferPoolFree', 'bufferPoolInUse', 'bufferPoolEnobufs', 'cancelsRaced'];
+  'bufferPoolBytes', 'bufferPoolBuffers', 'bufferPoolFree', 'bufferPoolInUse', 'bufferPoolEnobufs', 'cancelsRaced', 'wakeupsMissed'];
 
 test('options: entries sets size (rounded up to a power of two), defaults to 4096', async () => {
   const m = createMachine({ entries: 64 });
