@@ -506,12 +506,15 @@ export class Core implements Scheduler {
   #eventfdOn(): void {
     Atomics.and(this.#cqFlags!, 0, ~CQ_EVENTFD_DISABLED);
     this.#eventfdOff = false;
-    if (
+    if (this.#workWaiting()) this.#scheduleFlush();
+  }
+
+  /** Completions in the CQ, deferred task work or an overflow: free loads of the mapped ring words. */
+  #workWaiting(): boolean {
+    return (
       (Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0 ||
       Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
-    ) {
-      this.#scheduleFlush();
-    }
+    );
   }
 
   /**
@@ -538,19 +541,16 @@ export class Core implements Scheduler {
       this.#idleWatchMs = IDLE_WATCH_MIN_MS;
       return;
     }
-    if (
-      (Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0 ||
-      Atomics.load(this.#cqTail, 0) !== Atomics.load(this.#cqHead, 0)
-    ) {
-      if (!this.#flushScheduled) {
-        this.wakeupsMissed++;
-        this.#idleWatchMs = IDLE_WATCH_MIN_MS;
-        this.#chain = 0;
-        this.turn(); // arms the watch again if ops are still pending
-        return;
-      }
-    } else if (this.#idleWatchMs < IDLE_WATCH_MAX_MS) this.#idleWatchMs *= 2;
-    if (!this.#flushScheduled) this.#armIdleWatch();
+    if (this.#flushScheduled) return; // a turn is coming: it arms the watch again
+    if (this.#workWaiting()) {
+      this.wakeupsMissed++;
+      this.#idleWatchMs = IDLE_WATCH_MIN_MS;
+      this.#chain = 0;
+      this.turn(); // arms the watch again if ops are still pending
+      return;
+    }
+    if (this.#idleWatchMs < IDLE_WATCH_MAX_MS) this.#idleWatchMs *= 2;
+    this.#armIdleWatch();
   };
 
   /**
@@ -810,9 +810,7 @@ export class Core implements Scheduler {
       this.pending === 0 &&
       this.transient === 0 &&
       this.tail === this.#flushedTail &&
-      (this.inbox === null ||
-        ((Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) === 0 &&
-          Atomics.load(this.#cqTail, 0) === Atomics.load(this.#cqHead, 0)))
+      (this.inbox === null || !this.#workWaiting())
     ) {
       return 0;
     }

@@ -186,6 +186,17 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
   );
 }
 
+/**
+ * After a slot chain: throw its first error, named after the file, in chain
+ * order (the open's, the read's, the probe's, the slot close's).
+ */
+function throwFirst(w: Worker, key: string): void {
+  if (w.eo !== NONE) throw named(w.eo, key);
+  if (w.ea !== NONE) throw named(w.ea, key);
+  if (w.eb !== NONE) throw named(w.eb, key);
+  if (w.ec !== NONE) throw named(w.ec, key);
+}
+
 function named(e: unknown, path: string): unknown {
   if (e instanceof UMError && e.path === undefined) {
     e.path = path;
@@ -312,10 +323,7 @@ class Reader {
     if (last) this.#pushClose(w);
     await done;
     if (last) this.#closed(w);
-    if (w.eo !== NONE) throw named(w.eo, key);
-    if (w.ea !== NONE) throw named(w.ea, key);
-    if (w.eb !== NONE) throw named(w.eb, key);
-    if (w.ec !== NONE) throw named(w.ec, key);
+    throwFirst(w, key);
   }
 
   /**
@@ -385,8 +393,11 @@ class Reader {
    */
   async #rest(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     const have = w.scratch.length + 1;
-    const st = await settle(this.#statx(path, w.stx, this.#core.enterScope()));
-    if (!st.ok) throw named(st.error, key);
+    try {
+      await this.#statx(path, w.stx, this.#core.enterScope());
+    } catch (e) {
+      throw named(e, key);
+    }
     const size = Number(w.stx.readBigUInt64LE(L.statx_size!));
     const mode = w.stx.readUInt16LE(L.statx_mode!);
     if ((mode & S_IFMT) !== S_IFREG || size <= have || size > MAX_READ) return this.#reloop(path, key, size);
@@ -451,16 +462,14 @@ class Reader {
   async #reads(h: number, buf: Buffer, off: number, len: number, punt: boolean, key: string, w: Worker, close = false): Promise<void> {
     const scope = this.#core.enterScope();
     this.#room(close ? 3 : 2);
-    w.ea = w.eb = w.ec = NONE;
+    w.eo = w.ea = w.eb = w.ec = NONE;
     w.left = close ? 3 : 2;
     const done = new Promise<void>(w.arm);
     this.#pushReads(h, buf, off, len, punt, w, scope);
     if (close) this.#pushClose(w);
     await done;
     if (close) this.#closed(w);
-    if (w.ea !== NONE) throw named(w.ea, key);
-    if (w.eb !== NONE) throw named(w.eb, key);
-    if (w.ec !== NONE) throw named(w.ec, key);
+    throwFirst(w, key);
   }
 
   /** A file the one-read path cannot take: a fresh fd and the plain loop. */
