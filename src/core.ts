@@ -200,8 +200,12 @@ const BGID_BUNDLE = 1;
 
 /** Where a machine's MSG_RING CQEs go (src/msg-ring.ts). */
 export interface Inbox {
-  /** A CQE tagged TAG_MSG / TAG_MSG_FD: its user_data words and res. Called inside the CQE batch. */
-  post(lo: number, hi: number, res: number): void;
+  /**
+   * A CQE tagged TAG_MSG / TAG_MSG_FD: its user_data words and res. Called
+   * inside the CQE batch. False if the message is not for this ring (the
+   * core then frees a descriptor's slot).
+   */
+  post(lo: number, hi: number, res: number): boolean;
 }
 
 /**
@@ -259,6 +263,8 @@ export class Core implements Scheduler {
   #processing = false;
   /** Cancels that found no SQ slot; queued again after the current batch. */
   #deferredCancels: (Op | number)[] = [];
+  /** Slots of unreceived MSG_SEND_FD descriptors the SQ had no room to close yet (see #closeSlot). */
+  #deferredSlotCloses: number[] = [];
   readonly #cancelTmpl = new Int32Array(16);
   readonly #sqpoll: boolean;
 
@@ -775,6 +781,28 @@ export class Core implements Scheduler {
   }
 
   /**
+   * Free slot `slot` of the ring's file table with an internal CLOSE
+   * (file_index = slot + 1; user_data TAG_INTERNAL, counted in `transient`,
+   * its CQE just counted down). Retried by reap() if the SQ is full now.
+   */
+  #closeSlot(slot: number): void {
+    if (this.closed) return;
+    const t = this.#cancelTmpl;
+    t.fill(0);
+    t[0] = OPCODES.CLOSE;
+    t[11] = slot + 1;
+    t[8] = -1; // no target op
+    t[9] = TAG_INTERNAL;
+    if (!this.#push(t)) {
+      t.fill(0);
+      this.#deferredSlotCloses.push(slot);
+      return;
+    }
+    this.transient++;
+    this.#scheduleFlush();
+  }
+
+  /**
    * Cancel every op in flight on `fd` (IORING_OP_ASYNC_CANCEL with
    * IORING_ASYNC_CANCEL_FD | ALL), before the fd is closed: closing an fd
    * does not end the ops that hold its file, so a read pending on it would
@@ -836,6 +864,11 @@ export class Core implements Scheduler {
     // flag is set, but only so often): it will not signal the eventfd, so
     // come back for it.
     if ((Atomics.load(this.#sqFlags, 0) & (SQ_TASKRUN | SQ_CQ_OVERFLOW)) !== 0) this.#scheduleFlush();
+    if (this.#deferredSlotCloses.length > 0) {
+      const slots = this.#deferredSlotCloses;
+      this.#deferredSlotCloses = [];
+      for (const slot of slots) this.#closeSlot(slot);
+    }
     if (this.#deferredCancels.length > 0) {
       const ops = this.#deferredCancels;
       this.#deferredCancels = [];
@@ -915,15 +948,21 @@ export class Core implements Scheduler {
         if (tag === TAG_MSG || tag === TAG_MSG_FD) {
           // Posted by another ring (MSG_RING): not ours, not counted anywhere.
           // The inbox wakes a waiter: guarded like the op path below.
+          let taken = false;
           if (this.inbox !== null) {
             try {
-              this.inbox.post(c[j]!, hi, c[j + 2]!);
+              taken = this.inbox.post(c[j]!, hi, c[j + 2]!);
             } catch (e) {
+              taken = true; // the inbox took the message; only the wake-up threw
               queueMicrotask(() => {
                 throw e;
               });
             }
           }
+          // A descriptor nobody receives (meant for a ring that had this fd
+          // before us, or sent before we had an inbox) still holds a slot of
+          // our table: free it rather than leak it until close().
+          if (!taken && tag === TAG_MSG_FD && c[j + 2]! >= 0) this.#closeSlot(c[j + 2]!);
           continue;
         }
         this.transient--; // internal SQE (cancel): nothing waits on it
@@ -1222,6 +1261,7 @@ export class Core implements Scheduler {
         if (this.pending === before) cancelAll();
       }
       this.#deferredCancels.length = 0;
+      this.#deferredSlotCloses.length = 0;
       if (this.pending > 0) {
         // The kernel still owns these buffers: keep them alive forever
         // rather than let them be collected under an in-flight op.

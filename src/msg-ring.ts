@@ -23,6 +23,8 @@
  * index into shared memory, a command, a sequence number. A CQE carrying a
  * serial other than the ring's own (an address that outlived its machine)
  * is counted in `msgStats().stray` and dropped; the sender cannot be told.
+ * A dropped MSG_SEND_FD descriptor still took a slot of this ring's table:
+ * the core closes that slot (Core.#closeSlot) instead of leaking it.
  *
  * Receiving. The core hands tagged CQEs to the machine's Inbox (created by
  * the first address(), receive() or messages()) inside its completion loop
@@ -107,10 +109,10 @@ class Mailbox implements Inbox {
     this.core = core;
   }
 
-  post(lo: number, hi: number, res: number): void {
+  post(lo: number, hi: number, res: number): boolean {
     if (hi >>> 8 !== this.core.serial) {
       this.stray++;
-      return;
+      return false;
     }
     const fd = (hi & 0xff) === TAG_MSG_FD ? new DirectFd(this.core, res) : null;
     const msg: RingMessage = { value: res, data: lo >>> 0, fd };
@@ -119,9 +121,10 @@ class Mailbox implements Inbox {
       const w = this.waiters.shift();
       if (w === undefined) break;
       this.core.unhold();
-      if (w.wake(msg)) return;
+      if (w.wake(msg)) return true;
     }
     this.items.push(msg);
+    return true;
   }
 }
 

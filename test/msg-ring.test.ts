@@ -241,6 +241,38 @@ test('msg-ring: a stale address whose fd now names another ring is dropped there
   assertNoPendingOps(m);
 });
 
+test('msg-ring: a descriptor sent to a stale address is dropped as stray and its slot in the new ring freed', async (tc) => {
+  const dir = tmpDir(tc);
+  const path = join(dir, 'f');
+  writeFileSync(path, 'x');
+  const m = createMachine();
+  const t = createMachine();
+  t.registerFiles(1);
+  const old = t.address();
+  t.close();
+  const n = createMachine();
+  n.registerFiles(1); // one slot: a leaked one would make the openDirect below fail with ENFILE
+  if (n.address().fd !== old.fd) {
+    assertNoPendingOps(n);
+    tc.skip("the closed ring's fd number was reused by another thread");
+    return;
+  }
+  const d = await m.openDirect(path, 0);
+  // The kernel installs the file in n's table (the fd is n's ring now); n sees a foreign serial.
+  for (let i = 0; i < 3; i++) {
+    await m.sendFdTo(old, d, i);
+    await until(n, () => n.msgStats().stray === i + 1, 5000, 'stray counted');
+    await until(n, () => n.metrics().opsTransient === 0, 5000, 'slot closed');
+    const mine = await n.openDirect(path, 0); // the only slot, so it must have been freed
+    assert.equal(mine.index, 0);
+    await n.closeDirect(mine);
+  }
+  assert.deepEqual(n.msgStats(), { sent: 0, received: 0, queued: 0, stray: 3 });
+  await m.closeDirect(d);
+  assertNoPendingOps(n);
+  assertNoPendingOps(m);
+});
+
 test('msg-ring: sendFdTo installs a direct descriptor in the target table; the receiver reads through it', async (t) => {
   const dir = tmpDir(t);
   const path = join(dir, 'f');
