@@ -27,7 +27,7 @@
  */
 import type { Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
-import { UMError } from './errors.js';
+import { MachineClosedError, UMError } from './errors.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
 import { decodeAddress } from './net-ops.js';
@@ -294,8 +294,17 @@ class SendBatch {
     if (--this.left === 0) this.settle();
   }
 
+  /**
+   * Completion wins, per batch: if any datagram went out, the caller must
+   * learn which (a retry would send it twice), so the batch resolves with
+   * every slot's result, the cancelled ones as UMError ECANCELED, and the
+   * cancellation is raised at the fiber's next op. Only a batch of which
+   * nothing was sent rejects with the cancel's error; m.close() rejects
+   * every pending call with MachineClosedError, result or not.
+   */
   settle(): void {
-    if (this.cancelError !== NONE) this.reject(this.cancelError);
+    const e = this.cancelError;
+    if (e !== NONE && (e instanceof MachineClosedError || !this.results.some((r) => typeof r === 'number'))) this.reject(e);
     else this.resolve(this.results);
   }
 }
@@ -325,8 +334,10 @@ class SendSlot implements MultishotListener {
  * result (bytes sent, or its UMError: a datagram that could not be sent is
  * reported, not thrown). Every datagram is checked before the first SQE is
  * queued. Each data and addr buffer is held by its op until its CQE.
- * A cancelled batch (its fiber's scope) rejects with the cancel's error
- * once every member is final.
+ * A batch cancelled in flight (its fiber's scope) settles once every
+ * member is final: with the results if any datagram was sent (completion
+ * wins; the cancelled members hold UMError ECANCELED), else it rejects with
+ * the cancel's error.
  */
 export function sendtoBatch(core: Core, fd: number, datagrams: unknown, flags: number): Promise<SendResult[]> {
   try {

@@ -372,3 +372,72 @@ test('sendtoBatch reads each datagram field once: what is sent is what was check
   await settle(m);
   assertNoPendingOps(m);
 });
+
+test('sendtoBatch cancelled in flight: completion wins per batch, and every byte the peer got is one a result reported', async () => {
+  // The members must still be waiting when the cancel comes: on loopback UDP
+  // sends never wait (the skb leaves the sender's buffer at once), so the
+  // batch goes to a connected TCP socket with small buffers (TCP ignores the
+  // destination) while the peer reads slowly. Member i's bytes are all i, so
+  // the peer's counts per value say exactly which members went out.
+  const m = createMachine();
+  const SIZE = 16 * 1024;
+  const N = 48;
+  const ROUNDS = Number(process.env.UM_STRESS_SCALE === 'ci' ? 60 : 30);
+  const addr = Buffer.alloc(16);
+  addr.writeUInt16LE(C.AF_INET!, 0);
+  addr.set([127, 0, 0, 1], 4);
+  const datagrams = Array.from({ length: N }, (_, i) => ({ data: Buffer.alloc(SIZE, i), addr }));
+  const tally = { resolved: 0, rejected: 0, cancelledMembers: 0, sentMembers: 0 };
+  for (let round = 0; round < ROUNDS; round++) {
+    const l = await m.tcpListen('127.0.0.1', 0);
+    await m.setsockopt(l, C.SOL_SOCKET!, C.SO_RCVBUF!, 8192);
+    const c = await m.tcpConnect('127.0.0.1', localPort(l));
+    await m.setsockopt(c, C.SOL_SOCKET!, C.SO_SNDBUF!, 8192);
+    const s = await m.accept(l);
+    const got = new Array<number>(N).fill(0);
+    const reader = m.spin(async () => {
+      const buf = Buffer.alloc(4096);
+      for (;;) {
+        const n = await m.recv(s, buf);
+        if (n === 0) return;
+        for (let k = 0; k < n; k++) got[buf[k]!]!++;
+        if (round % 3 !== 0) await m.sleep(0.05); // slow reader: members wait for room
+      }
+    });
+    let results: (number | Error)[] | null = null;
+    const ms = 1 + (round % 7);
+    try {
+      results = await m.timeout(ms, () => m.sendtoBatch(c, datagrams));
+    } catch (e) {
+      assert.ok(e instanceof TimeoutError, String(e));
+    }
+    await m.shutdown(c, 1);
+    await m.join(reader);
+    if (results === null) {
+      tally.rejected++;
+      assert.deepEqual(got, new Array<number>(N).fill(0), 'a rejected batch sent nothing');
+    } else {
+      tally.resolved++;
+      for (let i = 0; i < N; i++) {
+        const r: number | Error = results[i]!;
+        if (typeof r === 'number') {
+          tally.sentMembers++;
+          assert.equal(got[i], r, `member ${i}: the peer got what the result says`);
+        } else {
+          assert.equal((r as { code?: string }).code, 'ECANCELED', String(r));
+          assert.equal(got[i], 0, `member ${i} was cancelled: nothing of it reached the peer`);
+          tally.cancelledMembers++;
+        }
+      }
+    }
+    await m.close(c);
+    await m.close(s);
+    await m.close(l);
+  }
+  // The scenario must have produced the race it is about: batches cut by the
+  // cancel with members on both sides.
+  assert.ok(tally.resolved > 0 && tally.cancelledMembers > 0 && tally.sentMembers > 0, JSON.stringify(tally));
+  await settle(m);
+  assertNoPendingOps(m);
+  m.close();
+});
