@@ -22,20 +22,31 @@ interface WorkerResult {
 }
 
 /** Start a fixture worker; resolves its address, and its result when it exits. */
-function startWorker(data: Record<string, unknown>): { address: Promise<RingAddress>; result: Promise<WorkerResult>; worker: Worker } {
+function startWorker(data: Record<string, unknown>): {
+  address: Promise<RingAddress>;
+  parked: Promise<number>;
+  result: Promise<WorkerResult>;
+  worker: Worker;
+  exited: () => boolean;
+} {
   const w = new Worker(workerUrl, { workerData: data });
   let gotAddress!: (a: RingAddress) => void;
   const address = new Promise<RingAddress>((r) => (gotAddress = r));
+  let gotParked!: (n: number) => void;
+  const parked = new Promise<number>((r) => (gotParked = r));
+  let exited = false;
+  w.once('exit', () => (exited = true));
   const result = new Promise<WorkerResult>((resolve, reject) => {
     let res: WorkerResult | undefined;
-    w.on('message', (v: { address?: RingAddress } & WorkerResult) => {
+    w.on('message', (v: { address?: RingAddress; parked?: number } & WorkerResult) => {
       if (v.address !== undefined) gotAddress(v.address);
+      else if (v.parked !== undefined) gotParked(v.parked);
       else res = v;
     });
     w.once('error', reject);
     w.once('exit', (code) => (res ? resolve(res) : reject(new Error(`worker exited ${code} without a result`))));
   });
-  return { address, result, worker: w };
+  return { address, parked, result, worker: w, exited: () => exited };
 }
 
 function ok(r: WorkerResult): WorkerResult {
@@ -146,7 +157,12 @@ test('msg-ring: a pending receive() keeps a worker alive and is woken by a messa
   const m = createMachine();
   const w = startWorker({ role: 'wait-one' });
   const to = await w.address;
-  await m.sleep(50); // the worker is parked in receive() with nothing else to do by now (if not, it is received later)
+  // The worker's receive() is pending and it has nothing else to do (no op
+  // in flight, no timer, no handle): only the receive's hold keeps its loop
+  // from ending. Without it the worker exits during this wait with no result.
+  assert.equal(await w.parked, 0, 'nothing but the receive is pending in the worker');
+  await m.sleep(100);
+  assert.equal(w.exited(), false, 'the worker is still alive with only a receive() pending');
   await m.sendTo(to, -42, 42);
   const r = ok(await w.result);
   assert.equal(r.value, -42);
