@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 
 import { constants, UM, UMError, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tcpPair, tmpDir, until } from './helpers.js';
+import { assertNoPendingOps, createMachine, LOOP_INODES, tcpPair, tmpDir, until } from './helpers.js';
 
 /** MiB of the gzip round trip: 256 by default (UM_ADAPTER_FILE_MIB makes it smaller, e.g. under ASan). */
 const FILE_MIB = Number(process.env.UM_ADAPTER_FILE_MIB ?? 256);
@@ -54,7 +54,7 @@ function setup(): { m: UringMachine; finish: () => Promise<void> } {
     finish: async () => {
       await until(m, () => m.metrics().opsPending === 0 && m.metrics().opsTransient === 0, 5000, 'ops done');
       assertNoPendingOps(m);
-      const leaked = [...fdTable()].filter(([fd, what]) => before.get(fd) !== what && !what.startsWith('anon_inode:'));
+      const leaked = [...fdTable()].filter(([fd, what]) => before.get(fd) !== what && !LOOP_INODES.has(what));
       assert.deepEqual(leaked, [], 'fds leaked');
     },
   };

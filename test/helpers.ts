@@ -125,18 +125,40 @@ export function fdTable(): Map<string, string> {
 }
 
 /**
- * Files, pipes and sockets open now that were not in `before` (fdTable()).
- * Anonymous inodes are left out: a machine's ring and eventfd are checked by
- * closing it, and Node 24's libuv sets up an io_uring and eventfds of its own
- * lazily, at any point of a test.
+ * Anonymous inodes every event loop has (epoll, the uv_async eventfd, and on
+ * Node 24 libuv's io_uring): Node and libuv make them by themselves, at any
+ * point of a test (a worker thread's loop, libuv's lazy io_uring), so they
+ * are not listed one by one. Every other anonymous inode (pidfd, inotify,
+ * timerfd, signalfd...) is ours and checked like a file.
  */
-export function leakedFds(before: Map<string, string>): string[] {
-  return [...fdTable()].filter(([fd, what]) => before.get(fd) !== what && !what.startsWith('anon_inode:')).map(([fd, what]) => `${fd} -> ${what}`);
+export const LOOP_INODES = new Set(['anon_inode:[eventpoll]', 'anon_inode:[eventfd]', 'anon_inode:[io_uring]']);
+
+function countOf(t: Map<string, string>, what: string): number {
+  let n = 0;
+  for (const w of t.values()) if (w === what) n++;
+  return n;
 }
 
-/** Open fds that are not anonymous inodes (see leakedFds for why those are left out). */
+/**
+ * Files, pipes, sockets and our anonymous inodes (pidfds, inotify...) open
+ * now that were not in `before` (fdTable()). Machines are counted by their
+ * eventfd: one per machine, one per event loop; eventfds beyond the event
+ * loops that appeared since `before` (their epoll fds) are machines left
+ * open. A ring's own fd is not listed: libuv on Node 24 opens rings of its
+ * own lazily.
+ */
+export function leakedFds(before: Map<string, string>): string[] {
+  const now = fdTable();
+  const out = [...now].filter(([fd, what]) => before.get(fd) !== what && !LOOP_INODES.has(what)).map(([fd, what]) => `${fd} -> ${what}`);
+  const ev = (t: Map<string, string>): number => countOf(t, 'anon_inode:[eventfd]') - countOf(t, 'anon_inode:[eventpoll]');
+  const machines = ev(now) - ev(before);
+  if (machines > 0) out.push(`${machines} eventfd(s) more than event loops: a machine left open`);
+  return out;
+}
+
+/** Open fds but the event loops' anonymous inodes (see leakedFds for why those are left out). */
 export function countFds(): number {
   let n = 0;
-  for (const what of fdTable().values()) if (!what.startsWith('anon_inode:')) n++;
+  for (const what of fdTable().values()) if (!LOOP_INODES.has(what)) n++;
   return n;
 }

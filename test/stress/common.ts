@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 
 import type { UringMachine } from 'uringmachine';
-import { countFds, fdTable, leakedFds } from '../helpers.js';
+import { countFds, fdTable, leakedFds, LOOP_INODES } from '../helpers.js';
 
 /** UM_STRESS_SCALE: ci (1), large (25) or a number; multiplies every size. */
 export const SCALE: number = (() => {
@@ -121,7 +121,7 @@ export function fdSnapshot(): Map<string, string> {
 
 /**
  * The fd table is as it was at `before` (files, pipes and sockets; see
- * leakedFds for why anonymous inodes are left out): nothing the test opened
+ * leakedFds for which anonymous inodes are left out): nothing the test opened
  * is left open (a leak), and no pipe or socket that was open before was
  * closed (our double close of a number the process reused). A regular file
  * that was open before and is gone now is Node's own: its loader and test
@@ -132,7 +132,7 @@ export function fdSnapshot(): Map<string, string> {
 export function assertFdsAsBefore(before: Map<string, string>, what: string): void {
   const leaked = leakedFds(before);
   const now = fdTable();
-  const vanished = [...before].filter(([fd, target]) => now.get(fd) !== target && !target.startsWith('anon_inode:'));
+  const vanished = [...before].filter(([fd, target]) => now.get(fd) !== target && !LOOP_INODES.has(target));
   const closedByUs = vanished.filter(([, target]) => !target.startsWith('/'));
   const foreign = vanished.filter(([, target]) => target.startsWith('/'));
   if (foreign.length > 0) console.log(`# [stress] ${what}: files open before and closed since (not ours): ${foreign.map(([fd, t]) => `${fd} -> ${t}`).join(', ')}`);
