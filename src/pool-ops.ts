@@ -60,9 +60,44 @@ export function takeLeftover(core: Core, fd: number): Buffer | undefined {
   return c;
 }
 
+/**
+ * Datagrams received on a socket that no loop took (see RecvmsgIterator in
+ * src/udp.ts), per core and fd, oldest first: the next recvmsgEach /
+ * recvmsgBatches on the fd hands them out before anything newer.
+ */
+const datagramLeftovers = new WeakMap<Core, Map<number, unknown[]>>();
+
+export function stashDatagram(core: Core, fd: number, d: unknown): void {
+  let m = datagramLeftovers.get(core);
+  if (m === undefined) datagramLeftovers.set(core, (m = new Map()));
+  const list = m.get(fd);
+  if (list === undefined) m.set(fd, [d]);
+  else list.push(d);
+}
+
+/** The oldest datagram left for `fd`, if any. */
+export function takeDatagram(core: Core, fd: number): unknown {
+  const m = datagramLeftovers.get(core);
+  const list = m?.get(fd);
+  if (list === undefined) return undefined;
+  const d = list.shift();
+  if (list.length === 0) m!.delete(fd);
+  return d;
+}
+
+/** Every datagram left for `fd`, oldest first (and forget them), or undefined. */
+export function takeDatagrams(core: Core, fd: number): unknown[] | undefined {
+  const m = datagramLeftovers.get(core);
+  const list = m?.get(fd);
+  if (list === undefined) return undefined;
+  m!.delete(fd);
+  return list;
+}
+
 /** Forget what was left for `fd` (it was closed). */
 export function dropLeftovers(core: Core, fd: number): void {
   leftovers.get(core)?.delete(fd);
+  datagramLeftovers.get(core)?.delete(fd);
 }
 
 const AF_UNIX = 1;

@@ -31,6 +31,7 @@ import { MachineClosedError, UMError } from './errors.js';
 import { MultishotIterator } from './multishot.js';
 import { native } from './native.js';
 import { decodeAddress } from './net-ops.js';
+import { stashDatagram, takeDatagram as takeLeftDatagram, takeDatagrams } from './pool-ops.js';
 import { NONE, type MultishotListener } from './op.js';
 import { OP_KINDS, OPCODES } from './op-kinds.js';
 import type { Op } from './op.js';
@@ -133,11 +134,19 @@ function startRecvmsg(core: Core, fd: number, flags: number, g: BufferGroup, msg
   return op;
 }
 
+/**
+ * Datagrams a loop will not get (it broke out, returned, or was cancelled
+ * while they were queued or in flight) were still delivered by the kernel:
+ * they are kept for the next recvmsgEach / recvmsgBatches on the fd, which
+ * hands them out before anything newer, so none is lost. m.close(fd) drops
+ * them.
+ */
 class RecvmsgIterator extends MultishotIterator<Datagram> {
   readonly #fd: number;
   readonly #flags: number;
   readonly #g: BufferGroup;
   readonly #msg = msgTemplate();
+  #started = false;
 
   constructor(core: Core, fd: number, flags: number) {
     super(core);
@@ -147,7 +156,21 @@ class RecvmsgIterator extends MultishotIterator<Datagram> {
   }
 
   protected start(): Op {
+    this.#started = true;
     return startRecvmsg(this.core, this.#fd, this.#flags, this.#g, this.#msg, this);
+  }
+
+  protected override discard(d: Datagram): void {
+    stashDatagram(this.core, this.#fd, d);
+  }
+
+  override next(): Promise<IteratorResult<Datagram>> {
+    if (!this.#started) {
+      // Before the first kernel op: what earlier loops left, oldest first.
+      const d = takeLeftDatagram(this.core, this.#fd) as Datagram | undefined;
+      if (d !== undefined) return Promise.resolve({ value: d, done: false });
+    }
+    return super.next();
   }
 
   protected item(res: number, flags: number): Datagram | undefined {
@@ -186,6 +209,7 @@ class RecvmsgBatchIterator extends MultishotIterator<Datagram[]> {
   readonly #flags: number;
   readonly #g: BufferGroup;
   readonly #msg = msgTemplate();
+  #started = false;
   #open: Datagram[] | null = null;
   readonly #flush = (): void => {
     const b = this.#open;
@@ -201,7 +225,22 @@ class RecvmsgBatchIterator extends MultishotIterator<Datagram[]> {
   }
 
   protected start(): Op {
+    this.#started = true;
     return startRecvmsg(this.core, this.#fd, this.#flags, this.#g, this.#msg, this);
+  }
+
+  /** As RecvmsgIterator: a batch the loop will not get is kept for the next loop on the fd. */
+  protected override discard(batch: Datagram[]): void {
+    for (const d of batch) stashDatagram(this.core, this.#fd, d);
+  }
+
+  override next(): Promise<IteratorResult<Datagram[]>> {
+    if (!this.#started) {
+      // Before the first kernel op: what earlier loops left, as one batch.
+      const left = takeDatagrams(this.core, this.#fd) as Datagram[] | undefined;
+      if (left !== undefined && left.length > 0) return Promise.resolve({ value: left, done: false });
+    }
+    return super.next();
   }
 
   protected item(res: number, flags: number): Datagram[] | undefined {
