@@ -1014,7 +1014,10 @@ export class Core implements Scheduler {
     const cancelError = op.cancelError;
     if (op.listener) {
       const l = op.listener;
-      if (cancelError !== NONE && res >= 0) reclaim(kind, res, op);
+      // A multishot op's last result goes to its listener's salvage (a
+      // multishot accept keeps the fd for the next accept), unless the
+      // machine is closing.
+      if (cancelError !== NONE && res >= 0 && (this.#closing || !kind.multishot)) reclaim(kind, res, op);
       this.#release(op);
       l.final(res, flags, cancelError);
       return;

@@ -282,6 +282,7 @@ export class UringMachine {
       writeQueue.closeWrites(this.#core);
       this.#core.close();
       tls.closeAll(this.#core); // their ops are done: free the OpenSSL objects
+      poolOps.closeLeftoverFds(this.#core); // connections accepted and never handed out
       return;
     }
     try {
@@ -308,8 +309,7 @@ export class UringMachine {
 
   /** Same as `close()`. */
   [Symbol.dispose](): void {
-    writeQueue.closeWrites(this.#core);
-    this.#core.close();
+    this.close();
   }
 
   /** True once `close()` was called. */

@@ -26,6 +26,7 @@ import { begin, KERNEL_VERSION, MAX_RW_COUNT, mapVoid, noop, rwLength, setU64 } 
 import { UMError } from './errors.js';
 import { native } from './native.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
+import { takeFd } from './pool-ops.js';
 import type { Op } from './op.js';
 import { argTypeError, rangeError, toBytes, toBytesList, validateBuffer, validateFd, validateInt32, validateInteger } from './validate.js';
 
@@ -343,11 +344,16 @@ export function connectAddr(core: Core, fd: number, addr: SockAddr, host: unknow
 
 /**
  * accept4(2) with SOCK_CLOEXEC: IORING_OP_ACCEPT, fd, no peer address
- * (io_uring_prep_accept(3)). The kind creates an fd: if its fiber was
- * cancelled and the accept completes anyway, the new fd is closed.
+ * (io_uring_prep_accept(3)). A connection an earlier acceptEach accepted
+ * but did not hand out comes first. The kind creates an fd: if the
+ * machine closes while the accept is pending and it completes anyway, the
+ * new fd is closed (a cancel it beat resolves with the fd: completion wins).
  */
 export async function accept(core: Core, fd: number): Promise<number> {
   validateFd(fd);
+  core.enterScope(); // a cancelled scope throws before a connection is taken
+  const left = takeFd(core, fd);
+  if (left !== undefined) return left;
   const op = begin(core, OP_KINDS.accept);
   const t = core.tmpl;
   t[0] = OPCODES.ACCEPT;

@@ -94,10 +94,51 @@ export function takeDatagrams(core: Core, fd: number): unknown[] | undefined {
   return list;
 }
 
-/** Forget what was left for `fd` (it was closed). */
+/**
+ * Connections accepted on a listener that no loop took (see
+ * AcceptIterator.discard), per core and listener fd, oldest first: the
+ * next accept / acceptEach / acceptIntoQueue on the listener gets them
+ * before asking the kernel. They are open fds: closing the listener
+ * (dropLeftovers) or the machine (closeLeftoverFds) closes them.
+ */
+const fdLeftovers = new WeakMap<Core, Map<number, number[]>>();
+
+export function stashFd(core: Core, listener: number, fd: number): void {
+  let m = fdLeftovers.get(core);
+  if (m === undefined) fdLeftovers.set(core, (m = new Map()));
+  const list = m.get(listener);
+  if (list === undefined) m.set(listener, [fd]);
+  else list.push(fd);
+}
+
+/** The oldest connection left on `listener`, if any. */
+export function takeFd(core: Core, listener: number): number | undefined {
+  const m = fdLeftovers.get(core);
+  const list = m?.get(listener);
+  if (list === undefined) return undefined;
+  const fd = list.shift();
+  if (list.length === 0) m!.delete(listener);
+  return fd;
+}
+
+/** m.close(): close every connection still left on any listener. */
+export function closeLeftoverFds(core: Core): void {
+  const m = fdLeftovers.get(core);
+  if (m === undefined) return;
+  fdLeftovers.delete(core);
+  for (const list of m.values()) for (const fd of list) native.closeSync(fd);
+}
+
+/** Forget what was left for `fd` (it is being closed); connections left on a listener are closed. */
 export function dropLeftovers(core: Core, fd: number): void {
   leftovers.get(core)?.delete(fd);
   datagramLeftovers.get(core)?.delete(fd);
+  const conns = fdLeftovers.get(core);
+  const list = conns?.get(fd);
+  if (list !== undefined) {
+    conns!.delete(fd);
+    for (const c of list) native.closeSync(c);
+  }
 }
 
 const AF_UNIX = 1;
@@ -292,11 +333,13 @@ class AcceptIterator extends MultishotIterator<number> {
   #sleeping = false;
   #delay = 0;
   #retries = 0;
+  #started = false;
   constructor(core: Core, fd: number) {
     super(core);
     this.#fd = fd;
   }
   protected start(): Op {
+    this.#started = true;
     const core = this.core;
     const t = core.tmpl;
     if (this.#sleepNext > 0) {
@@ -342,12 +385,25 @@ class AcceptIterator extends MultishotIterator<number> {
     }
     return false;
   }
+  /**
+   * A connection accepted but not handed to the loop (it broke out,
+   * returned, or was cancelled while the fd was queued or in the op's final
+   * CQE) is kept open for the next accept on the listener: the client is
+   * not hung up on.
+   */
   protected override discard(fd: number): void {
-    native.closeSync(fd);
+    stashFd(this.core, this.#fd, fd);
   }
-  protected override salvage(res: number, _flags: number, cancelError: unknown): void {
-    // With a cancel error the core already closed the fd (createsFd).
-    if (cancelError === NONE && res >= 0 && !this.#sleeping) native.closeSync(res);
+  protected override salvage(res: number, _flags: number, _cancelError: unknown): void {
+    // The core leaves a multishot op's fd to its listener (Core.#complete).
+    if (res >= 0 && !this.#sleeping) stashFd(this.core, this.#fd, res);
+  }
+  override next(): Promise<IteratorResult<number>> {
+    if (!this.#started) {
+      const fd = takeFd(this.core, this.#fd);
+      if (fd !== undefined) return Promise.resolve({ value: fd, done: false });
+    }
+    return super.next();
   }
   protected error(res: number): unknown {
     return new UMError(res, 'accept');
@@ -488,7 +544,16 @@ export async function selectFds(core: Core, r: unknown, w: unknown, e: unknown):
 
 /** acceptIntoQueue(fd, push): each accepted fd is pushed; runs until cancelled or an error. */
 export async function acceptIntoQueue(core: Core, fd: number, push: (fd: number) => unknown): Promise<void> {
-  for await (const c of acceptEach(core, fd)) await push(c);
+  for await (const c of acceptEach(core, fd)) {
+    try {
+      await push(c);
+    } catch (e) {
+      // Not pushed (a full queue's push was cancelled, or the queue closed):
+      // the connection stays open for the next accept on the listener.
+      stashFd(core, fd, c);
+      throw e;
+    }
+  }
 }
 
 /**
