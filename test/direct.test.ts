@@ -3,7 +3,7 @@
 // (IOSQE_FIXED_FILE), closeDirect, installFd; a DirectFd is refused by
 // every fd-number call.
 import assert from 'node:assert/strict';
-import { closeSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -88,4 +88,80 @@ test('a DirectFd is refused where an fd number is expected, and by another machi
   await m.closeDirect(d);
   assertNoPendingOps(m);
   assertNoPendingOps(m2);
+});
+
+test('acceptDirect and openDirect under m.timeout and terminate: completion wins, no slot leaks, a timed-out open created nothing', async (t) => {
+  const dir = tmpDir(t);
+  const m = createMachine();
+  m.registerFiles(64); // a leaked slot per lost race would exhaust it
+  const stats = { opened: 0, openTimedOut: 0, accepted: 0, acceptCancelled: 0 };
+  // openDirect with O_CREAT | O_EXCL: the open is punted to io-wq, where the
+  // cancel meets it. A DirectFd back means the file exists; a TimeoutError
+  // means the open did not happen (retrying is safe), so no file either.
+  const flags = C.O_CREAT! | C.O_EXCL! | C.O_WRONLY!;
+  for (let i = 0; i < 1500; i++) {
+    const p = join(dir, `f${i}`);
+    let d: DirectFd | null = null;
+    try {
+      d = await m.timeout(i % 2, () => m.openDirect(p, flags, 0o600));
+    } catch (e) {
+      assert.ok(e instanceof TimeoutError, String(e));
+    }
+    if (d !== null) {
+      stats.opened++;
+      await m.closeDirect(d);
+      assert.ok(existsSync(p), `open ${i} resolved: the file exists`);
+    } else {
+      stats.openTimedOut++;
+      assert.ok(!existsSync(p), `open ${i} timed out: no file was created`);
+    }
+  }
+  // acceptDirect cut by timeouts and terminate while clients connect in
+  // bursts: an accept that got a connection resolves with it (completion
+  // wins) and is closed here; every client must be accepted exactly once.
+  const lfd = await m.tcpListen('127.0.0.1', 0, 1024);
+  const port = localPort(lfd);
+  const N = 400;
+  const clients: number[] = [];
+  // Connections trickle in while the accepts wait in the kernel, so the
+  // cancels meet accepts that are pending, some just as a connection lands.
+  const connector = m.spin(async () => {
+    for (let i = 0; i < N; i++) {
+      await m.sleep(i % 3 === 0 ? 0.5 : 0.1);
+      clients.push(await m.tcpConnect('127.0.0.1', port));
+    }
+  });
+  for (let round = 0; stats.accepted < N; round++) {
+    assert.ok(round < 100 * N, 'accepts make progress');
+    if (round % 3 === 2) {
+      const f = m.spin(() => m.acceptDirect(lfd));
+      await m.sleep(0.2);
+      m.terminate(f);
+      const r = await m.join(f);
+      if (r instanceof DirectFd) {
+        stats.accepted++;
+        await m.closeDirect(r);
+      } else stats.acceptCancelled++;
+      continue;
+    }
+    try {
+      const d = await m.timeout(1 + (round % 2), () => m.acceptDirect(lfd));
+      stats.accepted++;
+      await m.closeDirect(d);
+    } catch (e) {
+      assert.ok(e instanceof TimeoutError, String(e));
+      stats.acceptCancelled++;
+    }
+  }
+  await m.join(connector);
+  // Every slot is free again: 64 opens fit the 64-slot table.
+  const all: DirectFd[] = [];
+  for (let i = 0; i < 64; i++) all.push(await m.openDirect(join(dir, 'f0'), 0));
+  for (const d of all) await m.closeDirect(d);
+  assert.ok(stats.opened > 0 && stats.openTimedOut > 0 && stats.acceptCancelled > 0, JSON.stringify(stats));
+  for (const c of clients) await m.close(c);
+  await m.close(lfd);
+  await settle(m);
+  assertNoPendingOps(m);
+  t.diagnostic(JSON.stringify({ ...stats, cancelsRaced: m.metrics().cancelsRaced }));
 });
