@@ -121,3 +121,60 @@ test('m.close() racing recvFd ops whose descriptors already arrived: every recei
   closeSync(src[0]);
   closeSync(src[1]);
 });
+
+test('recvFd racing m.timeout and terminate while descriptors trickle in: each one is received exactly once, none leaks', async (t) => {
+  // Each descriptor sent is a pipe's read end whose pipe holds a token; the
+  // sender closes its copies, so a descriptor the receiver lost to a cancel
+  // would either leak (still open in the fd table) or its token would never
+  // be read. A recvFd that timed out or was terminated is simply retried.
+  const before = fdTable();
+  const m = createMachine();
+  const [a, b] = UM.socketpair(AF_UNIX, SOCK_STREAM, 0);
+  const N = 600;
+  const seen = new Uint8Array(N);
+  const stats = { received: 0, cancelled: 0 };
+  const sender = m.spin(async () => {
+    for (let i = 0; i < N; i++) {
+      const [r, w] = UM.pipe();
+      await m.write(w, String(i));
+      await m.close(w);
+      await m.sendFd(a, r);
+      await m.close(r); // the message's reference keeps the pipe
+      await m.sleep(0.9 + (i % 3) * 0.1); // about the receiver's timeout: the two often meet
+    }
+  });
+  const buf = Buffer.alloc(16);
+  for (let round = 0; stats.received < N; round++) {
+    assert.ok(round < 50 * N, 'descriptors keep arriving');
+    let fd: number | undefined;
+    if (round % 3 === 2) {
+      const f = m.spin(() => m.recvFd(b));
+      await m.sleep(1);
+      m.terminate(f);
+      fd = await m.join(f);
+    } else {
+      try {
+        fd = await m.timeout(1, () => m.recvFd(b));
+      } catch (e) {
+        assert.ok(e instanceof TimeoutError, String(e));
+      }
+    }
+    if (fd === undefined) {
+      stats.cancelled++;
+      continue;
+    }
+    const n = await m.read(fd, buf);
+    seen[Number(buf.subarray(0, n).toString())]!++;
+    await m.close(fd);
+    stats.received++;
+  }
+  await m.join(sender);
+  const wrong = [...seen.keys()].filter((i) => seen[i] !== 1);
+  assert.deepEqual(wrong.slice(0, 10), [], `each token exactly once (${JSON.stringify(stats)})`);
+  assert.ok(stats.cancelled > 0, JSON.stringify(stats));
+  t.diagnostic(JSON.stringify({ ...stats, cancelsRaced: m.metrics().cancelsRaced }));
+  for (const fd of [a, b]) await m.close(fd);
+  assertNoPendingOps(m);
+  m.close();
+  assert.deepEqual(leakedFds(before), [], 'no received descriptor left open');
+});
