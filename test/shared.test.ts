@@ -246,6 +246,76 @@ test('shared queue: two machines of one thread hand items through futexes', asyn
   await finish(m2);
 });
 
+test('shared queue under cancels: pushes and shifts cut by m.timeout and terminate on two machines move 8,000 items, each exactly once', async () => {
+  // A one-slot-ish queue (capacity 4) keeps both sides waiting on futexes:
+  // consumers shift with 0-1 ms timeouts and are terminated at random,
+  // producers push with timeouts and retry what was not pushed. Completion
+  // wins: a shift that got an item returns it, a push that stored its item
+  // resolves; so a retried push never duplicates and a cancelled shift never
+  // swallows an item.
+  const mp = createMachine();
+  const mc = createMachine();
+  const q = new SharedQueue({ capacity: 4 });
+  const N = 8_000;
+  const PRODUCERS = 3;
+  const seen = new Uint8Array(N);
+  let taken = 0;
+  const stats = { pushTimeouts: 0, shiftTimeouts: 0, terminated: 0 };
+  const producers = Array.from({ length: PRODUCERS }, (_, p) =>
+    mp.spin(async () => {
+      for (let i = p; i < N; i += PRODUCERS) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await mp.timeout((i + attempt) % 2, () => mp.push(q, String(i)));
+            break;
+          } catch (e) {
+            assert.ok(e instanceof TimeoutError, String(e));
+            stats.pushTimeouts++;
+          }
+        }
+      }
+    }),
+  );
+  const consume = async (k: number): Promise<void> => {
+    for (let r = k; taken < N; r++) {
+      try {
+        const v = await mc.timeout(r % 2, () => mc.shift(q));
+        seen[Number(v)]!++;
+        taken++;
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e; // Terminate: the fiber ends
+        stats.shiftTimeouts++;
+      }
+    }
+  };
+  let stop = false;
+  const slots = [0, 1, 2].map((k) => mc.spin(() => consume(k)));
+  const all = [...slots];
+  // chaos: every 0.5 ms terminate one of the three consumers (wherever it
+  // waits: the futex wait, the timeout) and put a fresh one in its place
+  const chaos = mc.spin(async () => {
+    for (let k = 3; !stop; k++) {
+      await mc.sleep(0.5);
+      if (taken >= N) continue;
+      mc.terminate(slots[k % 3]!);
+      stats.terminated++;
+      all.push((slots[k % 3] = mc.spin(() => consume(k))));
+    }
+  });
+  await mp.join(...producers);
+  // Bounded: a lost item would leave taken short of N forever.
+  await until(mc, () => taken >= N, 20_000, `all items taken (${JSON.stringify(stats)})`);
+  stop = true;
+  await mc.join(chaos);
+  for (const f of all) await mc.join(f); // a terminated one returns undefined; any other error throws here
+  const wrong = [...seen.keys()].filter((i) => seen[i] !== 1);
+  assert.deepEqual(wrong.slice(0, 10), [], `each item exactly once (${JSON.stringify(stats)})`);
+  assert.equal(q.count, 0);
+  assert.ok(stats.pushTimeouts > 0 && stats.shiftTimeouts > 0 && stats.terminated > 0, JSON.stringify(stats));
+  await finish(mp);
+  await finish(mc);
+});
+
 test('shared mutex: fibers of two workers exclude each other', async () => {
   const m = createMachine();
   const mu = new SharedMutex();
