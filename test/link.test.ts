@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { constants as C, TimeoutError, UM } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, settle } from './helpers.js';
+import { assertNoPendingOps, createMachine, settle, tcpPair } from './helpers.js';
 import { localPort } from './local-port.js';
 
 const AF_UNIX = C.AF_UNIX!;
@@ -183,4 +183,62 @@ test('chain: bad members; a member that starts no op ends the chain there', asyn
   await m.close(r);
   await m.close(w);
   assertNoPendingOps(m);
+});
+
+test('read / recv with { timeout: 1 } racing records that arrive about once a millisecond: every record once, in order', async (t) => {
+  // The linked timeout and the read meet in the kernel: when the data wins,
+  // the read resolves its bytes (the timeout CQE reports ECANCELED or
+  // EALREADY); when the timer wins, nothing was read and the read is simply
+  // retried. A byte lost or read twice shifts every record after it.
+  const m = createMachine();
+  const N = 600;
+  const stats = { timeouts: 0, reads: 0 };
+  for (const kind of ['pipe', 'tcp'] as const) {
+    let r: number;
+    let w: number;
+    let extra: number[] = [];
+    if (kind === 'pipe') [r, w] = UM.pipe();
+    else {
+      const [a, b, l] = await tcpPair(m);
+      [r, w, extra] = [a, b, [l]];
+    }
+    const writer = m.spin(async () => {
+      for (let i = 0; i < N; i++) {
+        const rec = Buffer.alloc(8);
+        rec.writeUInt32LE(i, 0);
+        rec.writeUInt32LE(~i >>> 0, 4);
+        await m.write(w, rec);
+        await m.sleep(0.9 + (i % 3) * 0.1); // about the read's timeout: the two often meet
+      }
+    });
+    const buf = Buffer.alloc(8);
+    let have = 0;
+    for (let next = 0; next < N; ) {
+      let n: number;
+      try {
+        n =
+          kind === 'pipe'
+            ? await m.read(r, buf, 8 - have, have, -1, { timeout: 1 })
+            : await m.recv(r, buf.subarray(have), 8 - have, 0, { timeout: 1 });
+      } catch (e) {
+        assert.ok(e instanceof TimeoutError, String(e));
+        stats.timeouts++;
+        continue;
+      }
+      stats.reads++;
+      assert.ok(n > 0, `${kind}: EOF before record ${next}`);
+      have += n;
+      if (have < 8) continue;
+      assert.equal(buf.readUInt32LE(0), next, `${kind}: record ${next}`);
+      assert.equal(buf.readUInt32LE(4), ~next >>> 0, `${kind}: record ${next} intact`);
+      next++;
+      have = 0;
+    }
+    await m.join(writer);
+    for (const fd of [r, w, ...extra]) await m.close(fd);
+  }
+  assert.ok(stats.timeouts > 0, JSON.stringify(stats));
+  await settle(m);
+  assertNoPendingOps(m);
+  t.diagnostic(JSON.stringify(stats));
 });
