@@ -3,6 +3,7 @@
 // Now close(fd) cancels the ops on fd first: they reject with ECANCELED, or
 // resolve with their result if they completed first.
 import assert from 'node:assert/strict';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { constants as C, UM } from 'uringmachine';
@@ -35,24 +36,46 @@ test('m.close(fd) ends a read pending on fd in another fiber (ECANCELED); a recv
 });
 
 test('close(fd) racing a read that completes: the bytes are returned, never lost', async () => {
+  // A second descriptor of each pipe's read end (opened through /proc, so
+  // it outlives close(r)) shows where the byte went: a read that resolved
+  // took it (the pipe is empty), one that was cancelled did not (it is
+  // still there). So a byte the kernel read and the cancel swallowed would
+  // be in neither place.
   const m = createMachine();
   let returned = 0;
   let cancelled = 0;
+  const one = Buffer.alloc(8);
   for (let i = 0; i < 500; i++) {
     const [r, w] = UM.pipe();
+    const r2 = openSync(`/proc/self/fd/${r}`, constants.O_RDONLY | constants.O_NONBLOCK);
     const reader = m.spin(() => m.read(r, Buffer.alloc(8)));
     await m.snooze();
-    m.writeAsync(w, 'x');
-    const closing = m.close(r); // the write, the cancel and the close go in one enter
+    // Odd rounds: the write lands before the cancel is even queued (its
+    // wake-up is task work the close's enter runs); even rounds: the write,
+    // the cancel and the close go in one enter.
+    if (i % 2 === 1) writeSync(w, 'x');
+    else m.writeAsync(w, 'x');
+    const closing = m.close(r);
+    let got: number | null = null;
     try {
-      assert.equal(await m.join(reader), 1);
+      got = await m.join(reader);
+      assert.equal(got, 1);
       returned++;
     } catch (e) {
       assert.equal((e as { code?: string }).code, 'ECANCELED');
       cancelled++;
     }
     await closing;
-    await m.close(w);
+    await m.close(w); // the byte, if the read did not take it, stays in the pipe
+    let left = 0;
+    try {
+      left = readSync(r2, one);
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'EAGAIN');
+    }
+    closeSync(r2);
+    // Written once: either the read took it, or it is still in the pipe (and then EOF).
+    assert.equal((got ?? 0) + left, 1, `round ${i}: the byte was ${got === null ? 'cancelled' : 'read'} and ${left} left`);
   }
   assert.equal(returned + cancelled, 500);
   assertNoPendingOps(m);
