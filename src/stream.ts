@@ -15,7 +15,7 @@
  * waiting (timeout, terminate) cancels the kernel op too, so no op is left
  * behind; bytes already received stay in the stream, none is lost.
  */
-import type { Core } from './core.js';
+import { als, shortOnCancel, type Core } from './core.js';
 import { F_BUFFER, type BufferGroup } from './buffer-pool.js';
 import { LineTooLongError, MachineClosedError, UMError } from './errors.js';
 import type { ParkWait } from './fiber.js';
@@ -506,11 +506,87 @@ export class Stream {
    */
   async respDecode(): Promise<unknown> {
     if (this.#core.closed) throw new MachineClosedError();
+    // Wait (cancellably) until the whole value is buffered, consuming
+    // nothing: a decode cancelled half way through a value must not leave
+    // the stream in the middle of it. The parse below then never waits.
+    for (let want = this.#respScan(); want > 0; want = this.#respScan()) {
+      if (!(await this.#need(want))) break; // EOF: the parser reports it
+    }
     const line = await this.#respLine(true);
     if (line === null) return undefined;
     const v = await this.#respValue(line, 0);
     if (v instanceof RESPError) throw v;
     return v;
+  }
+
+  /**
+   * 0 if a whole RESP value is buffered (or the bytes are malformed: the
+   * parser then reports it), else how many bytes must be buffered before
+   * it can be (at least one more; a bulk string's full length once its
+   * header is in). Walks the buffered segments, consuming nothing.
+   */
+  #respScan(): number {
+    const avail = this.#avail;
+    const bufs = this.#bufs;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    let h = this.#head;
+    let s = h < bufs.length ? starts[h]! : 0;
+    let i = 0; // bytes walked
+    let pending = 1; // values still to walk
+    while (pending > 0) {
+      pending--;
+      // The value's first line: type byte, then an integer for the counted kinds.
+      let type = -1;
+      let num = 0;
+      let neg = false;
+      let digits = 0;
+      let bad = false;
+      let lineLen = 0;
+      for (;;) {
+        if (i >= avail) return avail + 1;
+        while (s >= ends[h]!) {
+          h++;
+          s = starts[h]!;
+        }
+        const c = bufs[h]![s++]!;
+        i++;
+        if (c === NL) break;
+        if (++lineLen > RESP_MAX_LINE + 1) return 0;
+        if (type < 0) type = c;
+        else if (c === 45 && digits === 0 && !neg) neg = true;
+        else if (c >= 48 && c <= 57) {
+          num = num * 10 + (c - 48);
+          digits++;
+        } else if (c !== CR) bad = true;
+      }
+      if (type === 36 || type === 33 || type === 61 || type === 42 || type === 62 || type === 126 || type === 37 || type === 124) {
+        if (bad || digits === 0 || digits > 12) return 0; // the parser rejects it
+        if (neg) num = -num;
+        if (num < 0) continue; // null bulk / aggregate
+        if (type === 36 || type === 33 || type === 61) {
+          // bulk: num bytes and CRLF
+          const end = i + num + 2;
+          if (end > avail) return end;
+          for (let k = num + 2; k > 0; ) {
+            const room = ends[h]! - s;
+            if (k < room) {
+              s += k;
+              k = 0;
+            } else {
+              k -= room;
+              h++;
+              s = h < bufs.length ? starts[h]! : 0;
+            }
+          }
+          i = end;
+        } else if (type === 37) pending += 2 * num;
+        else if (type === 124) pending += 2 * num + 1;
+        else pending += num;
+        if (pending > RESP_MAX_COUNT * 4) return 0;
+      }
+    }
+    return 0;
   }
 
   async #respLine(eofOk: boolean): Promise<string | null> {
@@ -622,16 +698,37 @@ export class Stream {
   /** Encode a command (an array of bulk strings). */
   static readonly respEncodeCmd = respEncodeCmd;
 
-  /** Drop the next `n` bytes (fewer at EOF). */
-  async skip(n: number): Promise<void> {
+  /**
+   * Drop the next `n` bytes (fewer at EOF); resolves how many were dropped.
+   * Up to highWaterMark bytes it waits until all `n` are buffered and drops
+   * them at once, so a cancelled skip dropped nothing and can be retried.
+   * A longer skip drops as it goes (it does not buffer `n` bytes): cancelled
+   * after it dropped some, it resolves that short count and the cancel is
+   * raised at the next op (completion wins, as for writev).
+   */
+  async skip(n: number): Promise<number> {
     if (this.#core.closed) throw new MachineClosedError();
     validateInteger(n, 'n', 0);
-    while (n > 0) {
-      if (this.#avail === 0 && !(await this.#need(1))) return;
+    if (n <= this.#hwm) {
+      await this.#need(n);
       const k = Math.min(n, this.#avail);
       this.#consume(k);
-      n -= k;
+      return k;
     }
+    const scope = als.getStore();
+    let done = 0;
+    try {
+      while (done < n) {
+        if (this.#avail === 0 && !(await this.#need(1))) break;
+        const k = Math.min(n - done, this.#avail);
+        this.#consume(k);
+        done += k;
+      }
+    } catch (e) {
+      if (shortOnCancel(scope, e, done)) return done;
+      throw e;
+    }
+    return done;
   }
 
   /**

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { RESP_PUSH, Stream, UM, type UringMachine } from 'uringmachine';
+import { RESP_PUSH, Stream, TimeoutError, UM, type UringMachine } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine } from './helpers.js';
 
@@ -203,5 +203,45 @@ test('respDecode: a 10 MiB bulk string and a 100,000-element array', async () =>
   assert.deepEqual(await s.respDecode(), arr);
   await m.join(f);
   await m.close(r);
+  assertNoPendingOps(m);
+});
+
+test('respDecode cut by m.timeout while every RESP2/RESP3 type trickles in: the retried decodes give what one uncut decode gives', async () => {
+  // A decode waits for its whole value before it consumes a byte, so a
+  // timeout half way through a map, an attribute or a bulk string leaves
+  // the stream where it was and the retry decodes the same value.
+  const m = machine();
+  const wire =
+    '+OK\r\n:42\r\n$11\r\nhello world\r\n$-1\r\n$0\r\n\r\n*3\r\n$3\r\nSET\r\n:1\r\n*2\r\n+a\r\n-ERR nested\r\n*-1\r\n*0\r\n' +
+    '_\r\n#t\r\n,3.25\r\n(3492890328409238509324850943850943825024385\r\n!21\r\nSYNTAX invalid syntax\r\n' +
+    '=15\r\ntxt:Some string\r\n%2\r\n+first\r\n:1\r\n$6\r\nsecond\r\n#f\r\n~3\r\n:1\r\n:2\r\n+three\r\n' +
+    '>2\r\n+message\r\n$5\r\nhello\r\n|1\r\n+ttl\r\n:3600\r\n$5\r\nvalue\r\n*2\r\n%1\r\n$1\r\nk\r\n*1\r\n$300\r\n' +
+    'x'.repeat(300) +
+    '\r\n|1\r\n+a\r\n+b\r\n:7\r\n$4\r\nüß\r\n';
+  const decodeAll = async (s: Stream, cut: boolean): Promise<unknown[]> => {
+    const out: unknown[] = [];
+    for (let k = 0; ; k++) {
+      let v: unknown;
+      try {
+        v = cut ? await m.timeout(k % 2, () => s.respDecode()) : await s.respDecode();
+      } catch (e) {
+        if (e instanceof TimeoutError) continue;
+        v = e; // an error reply is thrown at top level: keep it in the sequence
+      }
+      if (v === undefined) return out;
+      out.push(v);
+    }
+  };
+  const whole = streamOf(m, [wire]);
+  const expected = await decodeAll(whole.s, false);
+  await whole.done();
+  assert.equal(expected.length, 20);
+  // Pieces of 1-9 bytes, 0.2 ms apart: every value is split many times.
+  const pieces: string[] = [];
+  for (let i = 0, k = 1; i < wire.length; i += k, k = (k % 9) + 1) pieces.push(wire.slice(i, i + k));
+  const cut = streamOf(m, pieces);
+  const got = await decodeAll(cut.s, true);
+  await cut.done();
+  assert.deepEqual(got, expected);
   assertNoPendingOps(m);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { LineTooLongError, TimeoutError, UM, constants, type UringMachine } from 'uringmachine';
+import { LineTooLongError, Stream, TimeoutError, UM, constants, type UringMachine } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, tcpPair } from './helpers.js';
 
@@ -240,4 +240,61 @@ test('a stream of a closed machine rejects with MachineClosedError, also with by
   await m2.close(r);
   await m2.close(w);
   assertNoPendingOps(m2);
+});
+
+test('getLine, skip and respDecode cut by m.timeout and terminate while records trickle in: every record once, in order', async () => {
+  // Records arrive in fragments about as often as the reads time out, so
+  // the cancels land while a line or a RESP value is half received: what
+  // was buffered must stay for the retry (and never be consumed twice).
+  const m = machine();
+  const N = 800;
+  const stats = { timeouts: 0, terminated: 0 };
+  for (const kind of ['line', 'resp'] as const) {
+    const [r, w] = UM.pipe();
+    const s = m.stream(r);
+    const writer = m.spin(async () => {
+      for (let i = 0; i < N; i++) {
+        // a filler skip() must jump over, then the record, in two writes
+        const rec = kind === 'line' ? `record ${i} ${'x'.repeat(i % 50)}\n` : Stream.respEncode([i, `v${i}`]).toString('latin1');
+        const whole = `##${rec}`;
+        const cut = 1 + (i % (whole.length - 1));
+        await m.write(w, whole.slice(0, cut));
+        await m.sleep(0.5);
+        await m.write(w, whole.slice(cut));
+        await m.sleep(0.5);
+      }
+      await m.close(w);
+    });
+    let attempt = 0;
+    const read = async (step: () => Promise<unknown>): Promise<unknown> => {
+      for (;;) {
+        if (attempt++ % 3 === 2) {
+          const f = m.spin(step);
+          await m.sleep(0.5);
+          m.terminate(f);
+          const v = await m.join(f);
+          if (v !== undefined) return v;
+          stats.terminated++;
+          continue;
+        }
+        try {
+          return await m.timeout(1, step);
+        } catch (e) {
+          assert.ok(e instanceof TimeoutError, String(e));
+          stats.timeouts++;
+        }
+      }
+    };
+    for (let i = 0; i < N; i++) {
+      await read(() => s.skip(2));
+      const v = await read(() => (kind === 'line' ? s.getLine() : s.respDecode()));
+      if (kind === 'line') assert.equal(v, `record ${i} ${'x'.repeat(i % 50)}`);
+      else assert.deepEqual(v, [i, `v${i}`]);
+    }
+    await m.join(writer);
+    assert.equal(await s.getLine(), null, `${kind}: nothing after the last record`);
+    await m.close(r);
+  }
+  assert.ok(stats.timeouts > 0 && stats.terminated > 0, JSON.stringify(stats));
+  assertNoPendingOps(m);
 });
