@@ -155,8 +155,10 @@ test('acceptDirect and openDirect under m.timeout and terminate: completion wins
   }
   await m.join(connector);
   // Every slot is free again: 64 opens fit the 64-slot table.
+  const probe = join(dir, 'probe');
+  writeFileSync(probe, '');
   const all: DirectFd[] = [];
-  for (let i = 0; i < 64; i++) all.push(await m.openDirect(join(dir, 'f0'), 0));
+  for (let i = 0; i < 64; i++) all.push(await m.openDirect(probe, 0));
   for (const d of all) await m.closeDirect(d);
   assert.ok(stats.opened > 0 && stats.openTimedOut > 0 && stats.acceptCancelled > 0, JSON.stringify(stats));
   for (const c of clients) await m.close(c);
