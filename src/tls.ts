@@ -697,7 +697,23 @@ export class TlsConnection implements TransportSource {
     await this.#inGate.whenIdle();
     await this.#outGate.whenIdle();
     const h = this.#h;
-    if (h !== null && this.#handshaken && !core.closed && !this.#outPending && this.#st[2] === 0) {
+    let clean = !this.#outPending && this.#st[2] === 0;
+    if (h !== null && this.#handshaken && !core.closed && !clean) {
+      // Records of bytes a write had committed when its send was cancelled
+      // (the write reported them as written): they go out before the
+      // close_notify. From a cancelled scope the send cannot run: then they
+      // are lost with the connection, as they would be on a reset.
+      this.#closed = false;
+      try {
+        await this.#flush();
+        clean = true;
+      } catch {
+        // a peer that is gone, or a cancelled scope
+      } finally {
+        this.#closed = true;
+      }
+    }
+    if (h !== null && this.#handshaken && !core.closed && clean) {
       if (native.tlsShutdown(h) === 0 && this.#outPending) {
         // close_notify; a peer that is gone or a cancelled scope only cost us the alert.
         this.#closed = false;
