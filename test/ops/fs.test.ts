@@ -8,7 +8,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { constants as C, UM, UMError, type UringMachine } from 'uringmachine';
+import { constants as C, TimeoutError, UM, UMError, type UringMachine } from 'uringmachine';
 
 import { assertNoPendingOps, createMachine, tmpDir, until } from '../helpers.js';
 
@@ -591,5 +591,69 @@ test('cancellation of the path/xattr/advice ops: terminate right after submissio
     assert.equal(m.metrics().totalOps, before, `${name} submitted nothing`);
   }
   closeSync(fd);
+  assertNoPendingOps(m);
+});
+
+test('splice and tee cut by m.timeout and terminate while bytes trickle in: every byte moved once, in order', async () => {
+  // pipe A -> splice (or tee, then a drain of A) -> pipe B, each call cut by
+  // a 1 ms timeout or a terminate about as often as data lands: a call that
+  // moved bytes resolves their count, one that moved none rejects and is
+  // retried, so B must carry exactly A's stream.
+  const m = createMachine();
+  const TOTAL = 600 * 1024;
+  const stream = Buffer.alloc(TOTAL);
+  for (let i = 0; i < TOTAL; i++) stream[i] = (i * 131 + (i >>> 10)) & 0xff;
+  const stats = { calls: 0, cut: 0 };
+  for (const op of ['splice', 'tee'] as const) {
+    const [ar, aw] = UM.pipe();
+    const [br, bw] = UM.pipe();
+    const writer = m.spin(async () => {
+      for (let pos = 0; pos < TOTAL; ) {
+        pos += await m.write(aw, stream.subarray(pos, Math.min(TOTAL, pos + 3000)));
+        await m.sleep(0.9);
+      }
+      await m.close(aw);
+    });
+    const reader = m.spin(async () => {
+      const got = Buffer.alloc(TOTAL + 1);
+      let n = 0;
+      for (;;) {
+        const k = await m.read(br, got.subarray(n));
+        if (k === 0) break;
+        n += k;
+      }
+      assert.equal(n, TOTAL, `${op}: bytes through`);
+      assert.ok(got.subarray(0, n).equals(stream), `${op}: in order, none twice`);
+    });
+    const drain = Buffer.alloc(65536);
+    for (let k = 0; ; k++) {
+      const call = (): Promise<number> => (op === 'splice' ? m.splice(ar, -1, bw, -1, 65536) : m.tee(ar, bw, 65536));
+      let n: number | undefined;
+      if (k % 3 === 2) {
+        const f = m.spin(call);
+        await m.sleep(1);
+        m.terminate(f);
+        n = await m.join(f);
+      } else {
+        try {
+          n = await m.timeout(1, call);
+        } catch (e) {
+          assert.ok(e instanceof TimeoutError, String(e));
+        }
+      }
+      stats.calls++;
+      if (n === undefined) {
+        stats.cut++;
+        continue;
+      }
+      if (n === 0) break; // A's writer closed and A is empty
+      // tee copied n bytes and left them in A: take exactly those out
+      for (let left = n; op === 'tee' && left > 0; ) left -= await m.read(ar, drain, left);
+    }
+    await m.close(bw);
+    await m.join(writer, reader);
+    for (const fd of [ar, br]) await m.close(fd);
+  }
+  assert.ok(stats.cut > 0, JSON.stringify(stats));
   assertNoPendingOps(m);
 });
