@@ -39,106 +39,94 @@ const POLLPRI = 0x2;
 const POLLOUT = 0x4;
 
 
-/** Bytes read from an fd that no consumer took (see RecvIterator.discard), per core and fd. */
-const leftovers = new WeakMap<Core, Map<number, Buffer[]>>();
-
-export function stashLeftover(core: Core, fd: number, chunk: Buffer): void {
-  let m = leftovers.get(core);
-  if (m === undefined) leftovers.set(core, (m = new Map()));
-  const list = m.get(fd);
-  if (list === undefined) m.set(fd, [chunk]);
-  else list.push(chunk);
-}
-
-/** The next chunk some earlier consumer of `fd` left behind, if any. */
-export function takeLeftover(core: Core, fd: number): Buffer | undefined {
-  const m = leftovers.get(core);
-  const list = m?.get(fd);
-  if (list === undefined) return undefined;
-  const c = list.shift();
-  if (list.length === 0) m!.delete(fd);
-  return c;
-}
-
 /**
- * Datagrams received on a socket that no loop took (see RecvmsgIterator in
- * src/udp.ts), per core and fd, oldest first: the next recvmsgEach /
- * recvmsgBatches on the fd hands them out before anything newer.
+ * What a consumer of an fd received but did not take, per machine and fd,
+ * oldest first, for the fd's next consumer: the kernel delivered it, so it
+ * is never dropped while the fd is open.
  */
-const datagramLeftovers = new WeakMap<Core, Map<number, unknown[]>>();
+class Leftovers<T> {
+  readonly #byCore = new WeakMap<Core, Map<number, T[]>>();
 
-export function stashDatagram(core: Core, fd: number, d: unknown): void {
-  let m = datagramLeftovers.get(core);
-  if (m === undefined) datagramLeftovers.set(core, (m = new Map()));
-  const list = m.get(fd);
-  if (list === undefined) m.set(fd, [d]);
-  else list.push(d);
+  stash(core: Core, fd: number, v: T): void {
+    let m = this.#byCore.get(core);
+    if (m === undefined) this.#byCore.set(core, (m = new Map()));
+    const list = m.get(fd);
+    if (list === undefined) m.set(fd, [v]);
+    else list.push(v);
+  }
+
+  /** The oldest item left for `fd`, if any. */
+  take(core: Core, fd: number): T | undefined {
+    const m = this.#byCore.get(core);
+    const list = m?.get(fd);
+    if (list === undefined) return undefined;
+    const v = list.shift();
+    if (list.length === 0) m!.delete(fd);
+    return v;
+  }
+
+  /** Every item left for `fd`, oldest first (and forget them), or undefined. */
+  takeAll(core: Core, fd: number): T[] | undefined {
+    const m = this.#byCore.get(core);
+    const list = m?.get(fd);
+    if (list !== undefined) m!.delete(fd);
+    return list;
+  }
+
+  /** Every item left on any fd of `core` (and forget them). */
+  drain(core: Core): T[] {
+    const m = this.#byCore.get(core);
+    this.#byCore.delete(core);
+    return m === undefined ? [] : [...m.values()].flat();
+  }
 }
 
-/** The oldest datagram left for `fd`, if any. */
-export function takeDatagram(core: Core, fd: number): unknown {
-  const m = datagramLeftovers.get(core);
-  const list = m?.get(fd);
-  if (list === undefined) return undefined;
-  const d = list.shift();
-  if (list.length === 0) m!.delete(fd);
-  return d;
-}
-
-/** Every datagram left for `fd`, oldest first (and forget them), or undefined. */
-export function takeDatagrams(core: Core, fd: number): unknown[] | undefined {
-  const m = datagramLeftovers.get(core);
-  const list = m?.get(fd);
-  if (list === undefined) return undefined;
-  m!.delete(fd);
-  return list;
-}
-
+/** Bytes read from an fd that no consumer took (see RecvIterator.discard). */
+const chunks = new Leftovers<Buffer>();
+/** Datagrams received that no loop took (RecvmsgIterator in src/udp.ts): the next recvmsgEach / recvmsgBatches hands them out first. */
+const datagrams = new Leftovers<unknown>();
 /**
- * Connections accepted on a listener that no loop took (see
- * AcceptIterator.discard), per core and listener fd, oldest first: the
- * next accept / acceptEach / acceptIntoQueue on the listener gets them
+ * Connections accepted on a listener that no loop took (AcceptIterator.discard):
+ * the next accept / acceptEach / acceptIntoQueue on the listener gets them
  * before asking the kernel. They are open fds: closing the listener
  * (dropLeftovers) or the machine (closeLeftoverFds) closes them.
  */
-const fdLeftovers = new WeakMap<Core, Map<number, number[]>>();
+const connections = new Leftovers<number>();
 
-export function stashFd(core: Core, listener: number, fd: number): void {
-  let m = fdLeftovers.get(core);
-  if (m === undefined) fdLeftovers.set(core, (m = new Map()));
-  const list = m.get(listener);
-  if (list === undefined) m.set(listener, [fd]);
-  else list.push(fd);
+export function stashLeftover(core: Core, fd: number, chunk: Buffer): void {
+  chunks.stash(core, fd, chunk);
 }
-
+/** The next chunk some earlier consumer of `fd` left behind, if any. */
+export function takeLeftover(core: Core, fd: number): Buffer | undefined {
+  return chunks.take(core, fd);
+}
+export function stashDatagram(core: Core, fd: number, d: unknown): void {
+  datagrams.stash(core, fd, d);
+}
+export function takeDatagram(core: Core, fd: number): unknown {
+  return datagrams.take(core, fd);
+}
+export function takeDatagrams(core: Core, fd: number): unknown[] | undefined {
+  return datagrams.takeAll(core, fd);
+}
+export function stashFd(core: Core, listener: number, fd: number): void {
+  connections.stash(core, listener, fd);
+}
 /** The oldest connection left on `listener`, if any. */
 export function takeFd(core: Core, listener: number): number | undefined {
-  const m = fdLeftovers.get(core);
-  const list = m?.get(listener);
-  if (list === undefined) return undefined;
-  const fd = list.shift();
-  if (list.length === 0) m!.delete(listener);
-  return fd;
+  return connections.take(core, listener);
 }
 
 /** m.close(): close every connection still left on any listener. */
 export function closeLeftoverFds(core: Core): void {
-  const m = fdLeftovers.get(core);
-  if (m === undefined) return;
-  fdLeftovers.delete(core);
-  for (const list of m.values()) for (const fd of list) native.closeSync(fd);
+  for (const fd of connections.drain(core)) native.closeSync(fd);
 }
 
 /** Forget what was left for `fd` (it is being closed); connections left on a listener are closed. */
 export function dropLeftovers(core: Core, fd: number): void {
-  leftovers.get(core)?.delete(fd);
-  datagramLeftovers.get(core)?.delete(fd);
-  const conns = fdLeftovers.get(core);
-  const list = conns?.get(fd);
-  if (list !== undefined) {
-    conns!.delete(fd);
-    for (const c of list) native.closeSync(c);
-  }
+  chunks.takeAll(core, fd);
+  datagrams.takeAll(core, fd);
+  for (const c of connections.takeAll(core, fd) ?? []) native.closeSync(c);
 }
 
 const AF_UNIX = 1;
