@@ -195,3 +195,65 @@ test('sync: bad arguments reject or throw', async () => {
   assert.throws(() => m.unshift({} as never, 1), TypeError);
   assertNoPendingOps(m);
 });
+
+test('Mutex and SharedMutex under timeouts and terminate at volume: never two holders, every entered section runs once, no lost hand-off', async () => {
+  // Eight fibers take the lock in a loop, each attempt cut by a 0-1 ms
+  // timeout or a terminate while the holder sleeps inside; a lock handed to
+  // a waiter whose cancel comes after is its to keep (it runs the section),
+  // one whose cancel came first is passed on. A lost hand-off would leave
+  // everyone waiting: the bounded wait below catches it.
+  const { SharedMutex } = await import('uringmachine');
+  for (const kind of ['Mutex', 'SharedMutex'] as const) {
+    const m = createMachine();
+    const mu = kind === 'Mutex' ? new Mutex() : new SharedMutex();
+    let inside = 0;
+    let entered = 0;
+    let completed = 0;
+    const stats = { timeouts: 0, terminated: 0 };
+    const ROUNDS = 400;
+    const worker = (k: number) => async (): Promise<void> => {
+      for (let r = 0; r < ROUNDS; r++) {
+        try {
+          await m.timeout((k + r) % 2, () =>
+            m.synchronize(mu, async () => {
+              assert.equal(inside, 0, `${kind}: two holders`);
+              inside++;
+              entered++;
+              try {
+                await m.sleep(0.05);
+              } finally {
+                inside--;
+              }
+            }),
+          );
+          completed++;
+        } catch (e) {
+          if (!(e instanceof TimeoutError)) throw e; // Terminate ends the fiber
+          stats.timeouts++;
+        }
+      }
+    };
+    const fibers = Array.from({ length: 8 }, (_, k) => m.spin(worker(k)));
+    const chaos = m.spin(async () => {
+      for (let i = 0; i < 60; i++) {
+        await m.sleep(1);
+        const k = i % 8;
+        m.terminate(fibers[k]!);
+        stats.terminated++;
+        fibers[k] = m.spin(worker(k));
+      }
+    });
+    await m.join(chaos);
+    await m.timeout(20_000, () => m.join(...fibers)); // bounded: a lost hand-off hangs here
+    assert.equal(inside, 0);
+    // Every section that ran either completed its synchronize or was cut
+    // inside (a timeout or terminate while it slept): never run twice.
+    assert.ok(completed <= entered, `${kind}: ${completed} completed of ${entered} entered`);
+    assert.ok(completed > 0 && stats.timeouts > 0, `${kind}: ${JSON.stringify({ entered, completed, ...stats })}`);
+    // The lock is free again: an uncontended synchronize does not wait.
+    assert.equal(await m.timeout(1000, () => m.synchronize(mu, async () => 'free')), 'free');
+    await until(m, () => m.metrics().opsPending === 0, 5000, 'timers settled');
+    assertNoPendingOps(m);
+    m.close();
+  }
+});
