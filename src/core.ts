@@ -30,6 +30,7 @@ const ETIME = 62;
 const EBUSY = 16;
 const ENOENT = 2;
 const EALREADY = 114;
+const ECANCELED = 125;
 /**
  * user_data high word for internal SQEs (cancels): the low byte is the tag,
  * bits 8-31 the target op's generation (a targeted cancel's low word is the
@@ -213,9 +214,11 @@ export interface Inbox {
  * cancel error): close the fd it created, or let its kind undo what else it
  * delivered (OpKind.reclaim: recvFd's received descriptor).
  */
-function reclaim(kind: OpKind, res: number, op: Op): void {
+function reclaim(kind: OpKind, res: number, op: Op): boolean {
   if (kind.createsFd) native.closeSync(res);
   else if (kind.reclaim !== undefined) kind.reclaim(res, op);
+  else return false; // a count (bytes): nothing to undo
+  return true;
 }
 
 export class Core implements Scheduler {
@@ -1016,8 +1019,10 @@ export class Core implements Scheduler {
       const l = op.listener;
       // A multishot op's last result goes to its listener's salvage (a
       // multishot accept keeps the fd for the next accept), unless the
-      // machine is closing.
-      if (cancelError !== NONE && res >= 0 && (this.#closing || !kind.multishot)) reclaim(kind, res, op);
+      // machine is closing. What the core reclaimed (an fd it closed) the
+      // listener must not see: it would keep, or close again, a number the
+      // process may already have reused.
+      if (cancelError !== NONE && res >= 0 && (this.#closing || !kind.multishot) && reclaim(kind, res, op)) res = -ECANCELED;
       this.#release(op);
       l.final(res, flags, cancelError);
       return;
