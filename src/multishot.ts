@@ -45,6 +45,19 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
   protected discard(v: T): void {
     void v;
   }
+  /**
+   * Before the iterator's first kernel op: an item an earlier loop on the
+   * same fd received and did not take (what discard() kept), handed out
+   * before anything newer; undefined when there is none.
+   */
+  protected leftover(): T | undefined {
+    return undefined;
+  }
+  #started = false;
+  /** True once the first kernel op was submitted. */
+  protected get started(): boolean {
+    return this.#started;
+  }
 
   /**
    * The final CQE of an op the loop no longer wants (cancelled, returned)
@@ -187,6 +200,10 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
   }
 
   next(): Promise<IteratorResult<T>> {
+    if (!this.#started) {
+      const v = this.leftover();
+      if (v !== undefined) return Promise.resolve({ value: v, done: false });
+    }
     // Check for cancellation first: with items always queued (a producer
     // faster than the loop body) a cancelled loop would otherwise never end.
     let scope;
@@ -207,7 +224,10 @@ export abstract class MultishotIterator<T> implements AsyncIterableIterator<T>, 
     }
     if (this.#ended) return this.#afterFinal().then(() => ({ value: undefined, done: true }) as IteratorResult<T>);
     try {
-      if (this.#op === null) this.#op = this.start();
+      if (this.#op === null) {
+        this.#started = true;
+        this.#op = this.start();
+      }
     } catch (e) {
       this.#ended = true;
       return Promise.reject(e);

@@ -202,7 +202,6 @@ export class RecvIterator extends MultishotIterator<Buffer> {
   readonly #read: boolean;
   /** readEach on a file that cannot be polled: one buffer-select read at a time. */
   #oneShot = false;
-  #started = false;
   readonly #g: BufferGroup;
 
   constructor(core: Core, fd: number, flags: number, read: boolean) {
@@ -215,7 +214,6 @@ export class RecvIterator extends MultishotIterator<Buffer> {
   }
 
   protected start(): Op {
-    this.#started = true;
     return startPoolRead(this.core, this.#g, this.#fd, !this.#read, this.#oneShot, this.#flags, this);
   }
 
@@ -234,12 +232,8 @@ export class RecvIterator extends MultishotIterator<Buffer> {
     stashLeftover(this.core, this.#fd, chunk);
   }
 
-  override next(): Promise<IteratorResult<Buffer>> {
-    if (!this.#started) {
-      const left = takeLeftover(this.core, this.#fd);
-      if (left !== undefined) return Promise.resolve({ value: left, done: false });
-    }
-    return super.next();
+  protected override leftover(): Buffer | undefined {
+    return takeLeftover(this.core, this.#fd);
   }
 
   protected override finalItem(res: number, flags: number): Buffer | undefined {
@@ -259,7 +253,7 @@ export class RecvIterator extends MultishotIterator<Buffer> {
     }
     // READ_MULTISHOT needs a pollable file: on a regular file, read one
     // buffer at a time instead.
-    if (this.#read && !this.#oneShot && (res === -EBADFD || res === -EINVAL) && this.#started) {
+    if (this.#read && !this.#oneShot && (res === -EBADFD || res === -EINVAL) && this.started) {
       this.#oneShot = true;
       return true;
     }
@@ -321,13 +315,11 @@ class AcceptIterator extends MultishotIterator<number> {
   #sleeping = false;
   #delay = 0;
   #retries = 0;
-  #started = false;
   constructor(core: Core, fd: number) {
     super(core);
     this.#fd = fd;
   }
   protected start(): Op {
-    this.#started = true;
     const core = this.core;
     const t = core.tmpl;
     if (this.#sleepNext > 0) {
@@ -383,15 +375,12 @@ class AcceptIterator extends MultishotIterator<number> {
     stashFd(this.core, this.#fd, fd);
   }
   protected override salvage(res: number, _flags: number, _cancelError: unknown): void {
-    // The core leaves a multishot op's fd to its listener (Core.#complete).
+    // The core leaves a multishot op's fd to its listener (Core.#complete);
+    // one it closed itself (the machine closing) arrives as -ECANCELED.
     if (res >= 0 && !this.#sleeping) stashFd(this.core, this.#fd, res);
   }
-  override next(): Promise<IteratorResult<number>> {
-    if (!this.#started) {
-      const fd = takeFd(this.core, this.#fd);
-      if (fd !== undefined) return Promise.resolve({ value: fd, done: false });
-    }
-    return super.next();
+  protected override leftover(): number | undefined {
+    return takeFd(this.core, this.#fd);
   }
   protected error(res: number): unknown {
     return new UMError(res, 'accept');

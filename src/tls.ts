@@ -697,35 +697,16 @@ export class TlsConnection implements TransportSource {
     await this.#inGate.whenIdle();
     await this.#outGate.whenIdle();
     const h = this.#h;
-    let clean = !this.#outPending && this.#st[2] === 0;
-    if (h !== null && this.#handshaken && !core.closed && !clean) {
-      // Records of bytes a write had committed when its send was cancelled
-      // (the write reported them as written): they go out before the
-      // close_notify. From a cancelled scope the send cannot run: then they
-      // are lost with the connection, as they would be on a reset.
-      this.#closed = false;
-      try {
-        await this.#flush();
-        clean = true;
-      } catch {
-        // a peer that is gone, or a cancelled scope
-      } finally {
-        this.#closed = true;
+    if (h !== null && this.#handshaken && !core.closed) {
+      // First the records of bytes a write had committed when its send was
+      // cancelled (the write reported them as written), then close_notify.
+      // From a cancelled scope the sends cannot run: the records are then
+      // lost with the connection, as on a reset, and so is the alert.
+      const clean = (!this.#outPending && this.#st[2] === 0) || (await this.#flushClosing());
+      if (clean) {
+        if (native.tlsShutdown(h) === 0 && this.#outPending) await this.#flushClosing();
+        await this.#drain();
       }
-    }
-    if (h !== null && this.#handshaken && !core.closed && clean) {
-      if (native.tlsShutdown(h) === 0 && this.#outPending) {
-        // close_notify; a peer that is gone or a cancelled scope only cost us the alert.
-        this.#closed = false;
-        try {
-          await this.#flush();
-        } catch {
-          // nothing to do
-        } finally {
-          this.#closed = true;
-        }
-      }
-      await this.#drain();
     }
     this.#free();
     if (this.#m.closed) {
@@ -733,6 +714,19 @@ export class TlsConnection implements TransportSource {
       return;
     }
     await this.#m.close(this.fd);
+  }
+
+  /** #flush() from #close (which has marked the connection closed): false if it could not send. */
+  async #flushClosing(): Promise<boolean> {
+    this.#closed = false;
+    try {
+      await this.#flush();
+      return true;
+    } catch {
+      return false; // a peer that is gone, or a cancelled scope
+    } finally {
+      this.#closed = true;
+    }
   }
 
   /**

@@ -146,7 +146,6 @@ class RecvmsgIterator extends MultishotIterator<Datagram> {
   readonly #flags: number;
   readonly #g: BufferGroup;
   readonly #msg = msgTemplate();
-  #started = false;
 
   constructor(core: Core, fd: number, flags: number) {
     super(core);
@@ -156,7 +155,6 @@ class RecvmsgIterator extends MultishotIterator<Datagram> {
   }
 
   protected start(): Op {
-    this.#started = true;
     return startRecvmsg(this.core, this.#fd, this.#flags, this.#g, this.#msg, this);
   }
 
@@ -164,13 +162,8 @@ class RecvmsgIterator extends MultishotIterator<Datagram> {
     stashDatagram(this.core, this.#fd, d);
   }
 
-  override next(): Promise<IteratorResult<Datagram>> {
-    if (!this.#started) {
-      // Before the first kernel op: what earlier loops left, oldest first.
-      const d = takeLeftDatagram(this.core, this.#fd) as Datagram | undefined;
-      if (d !== undefined) return Promise.resolve({ value: d, done: false });
-    }
-    return super.next();
+  protected override leftover(): Datagram | undefined {
+    return takeLeftDatagram(this.core, this.#fd) as Datagram | undefined;
   }
 
   protected item(res: number, flags: number): Datagram | undefined {
@@ -209,7 +202,6 @@ class RecvmsgBatchIterator extends MultishotIterator<Datagram[]> {
   readonly #flags: number;
   readonly #g: BufferGroup;
   readonly #msg = msgTemplate();
-  #started = false;
   #open: Datagram[] | null = null;
   readonly #flush = (): void => {
     const b = this.#open;
@@ -225,7 +217,6 @@ class RecvmsgBatchIterator extends MultishotIterator<Datagram[]> {
   }
 
   protected start(): Op {
-    this.#started = true;
     return startRecvmsg(this.core, this.#fd, this.#flags, this.#g, this.#msg, this);
   }
 
@@ -234,13 +225,9 @@ class RecvmsgBatchIterator extends MultishotIterator<Datagram[]> {
     for (const d of batch) stashDatagram(this.core, this.#fd, d);
   }
 
-  override next(): Promise<IteratorResult<Datagram[]>> {
-    if (!this.#started) {
-      // Before the first kernel op: what earlier loops left, as one batch.
-      const left = takeDatagrams(this.core, this.#fd) as Datagram[] | undefined;
-      if (left !== undefined && left.length > 0) return Promise.resolve({ value: left, done: false });
-    }
-    return super.next();
+  /** What earlier loops left, as one batch. */
+  protected override leftover(): Datagram[] | undefined {
+    return takeDatagrams(this.core, this.#fd) as Datagram[] | undefined;
   }
 
   protected item(res: number, flags: number): Datagram[] | undefined {
