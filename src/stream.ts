@@ -42,6 +42,8 @@ const EBADFD = 77;
 const EINVAL = 22;
 const ECANCELED = 125;
 const NL = 10;
+/** RESP types with a count after the type byte: bulk strings ($ ! =) and aggregates (* > ~ % |). */
+const RESP_COUNTED = new Set([36, 33, 61, 42, 62, 126, 37, 124]);
 const CR = 13;
 
 export interface StreamOptions {
@@ -509,8 +511,12 @@ export class Stream {
     // Wait (cancellably) until the whole value is buffered, consuming
     // nothing: a decode cancelled half way through a value must not leave
     // the stream in the middle of it. The parse below then never waits.
-    for (let want = this.#respScan(); want > 0; want = this.#respScan()) {
-      if (!(await this.#need(want))) break; // EOF: the parser reports it
+    // A one-line value needs no scan: getLine waits for its whole line
+    // before it consumes anything.
+    if ((this.#avail > 0 || (await this.#need(1))) && RESP_COUNTED.has(this.#byteAt(0))) {
+      for (let want = this.#respScan(); want > 0; want = this.#respScan()) {
+        if (!(await this.#need(want))) break; // EOF: the parser reports it
+      }
     }
     const line = await this.#respLine(true);
     if (line === null) return undefined;
@@ -560,7 +566,7 @@ export class Stream {
           digits++;
         } else if (c !== CR) bad = true;
       }
-      if (type === 36 || type === 33 || type === 61 || type === 42 || type === 62 || type === 126 || type === 37 || type === 124) {
+      if (RESP_COUNTED.has(type)) {
         if (bad || digits === 0 || digits > 12) return 0; // the parser rejects it
         if (neg) num = -num;
         if (num < 0) continue; // null bulk / aggregate
