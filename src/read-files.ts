@@ -42,6 +42,7 @@ import { OP_KINDS, OPCODES } from './op-kinds.js';
 import { argTypeError, encodePath, validateFunction, validateInt32 } from './validate.js';
 import { ensureTable } from './direct.js';
 import { KERNEL_VERSION } from './prep.js';
+import { CHUNK, hugeArrayBuffer, resultBuffer } from './result-memory.js';
 
 /** Options of {@link UringMachine.readFiles}. */
 export interface ReadFilesOptions {
@@ -105,8 +106,6 @@ function toHandle(slot: number): number {
 const SCRATCH = 32 * 1024;
 /** A worker's share of the scratch allocation: scratch, the probe byte after it, padding. */
 const STRIDE = SCRATCH + 64;
-/** Size of the slabs small files' contents are carved from. */
-const SLAB = 1024 * 1024;
 
 function ignore(): void {}
 /** Worker.slot before the worker's first file. */
@@ -214,8 +213,6 @@ class Reader {
   readonly #results: Buffer[] | null;
   readonly #fn: ((path: string, data: Buffer) => void) | undefined;
   #next = 0;
-  #slab: ArrayBuffer | null = null;
-  #slabUsed = 0;
   /** The first error (NONE: none): no new file is started after it. */
   failure: unknown = NONE;
   constructor(
@@ -257,22 +254,6 @@ class Reader {
     }
   }
 
-  /**
-   * A buffer for a small file's contents, carved out of a shared slab (as
-   * Buffer.allocUnsafe does from its 8 KiB pool): one ArrayBuffer per
-   * file cost more than the reads themselves (allocation and GC, measured).
-   */
-  #alloc(n: number): Buffer {
-    if (n > SLAB / 8) return Buffer.allocUnsafe(n);
-    if (this.#slab === null || this.#slabUsed + n > SLAB) {
-      this.#slab = new ArrayBuffer(SLAB);
-      this.#slabUsed = 0;
-    }
-    const b = Buffer.from(this.#slab, this.#slabUsed, n);
-    this.#slabUsed = (this.#slabUsed + n + 7) & ~7;
-    return b;
-  }
-
   /** Read one whole file. Every op it issued has completed when it settles. */
   async read(path: Buffer, key: string, w: Worker): Promise<Buffer> {
     if (!this.#slots || w.slot === NO_SLOT) return this.#readFd(path, key, w);
@@ -288,7 +269,7 @@ class Reader {
 
   /** The contents of a file that fit the scratch buffer, copied out. */
   #copyOut(w: Worker): Buffer {
-    const data = this.#alloc(w.a);
+    const data = resultBuffer(w.a);
     w.scratch.copy(data, 0, 0, w.a);
     return data;
   }
@@ -401,7 +382,7 @@ class Reader {
     const size = Number(w.stx.readBigUInt64LE(L.statx_size!));
     const mode = w.stx.readUInt16LE(L.statx_mode!);
     if ((mode & S_IFMT) !== S_IFREG || size <= have || size > MAX_READ) return this.#reloop(path, key, size);
-    const buf = Buffer.allocUnsafe(size);
+    const buf = resultBuffer(size);
     w.scratch.copy(buf, 0, 0, have - 1);
     buf[have - 1] = w.probe[0]!; // the probe's byte
     await this.#reads(toHandle(w.slot), buf, have, size - have, true, key, w);
@@ -611,7 +592,7 @@ class Reader {
     const size = Number(stx.readBigUInt64LE(L.statx_size!));
     const mode = stx.readUInt16LE(L.statx_mode!);
     if ((mode & S_IFMT) !== S_IFREG || size === 0 || size > MAX_READ) return this.#loop(fd, key, size);
-    const buf = Buffer.allocUnsafe(size);
+    const buf = resultBuffer(size);
     await this.#chain(fd, buf, size, key, w);
     if (w.a === size && w.b === 0) return buf;
     // It changed size while read: start over with the plain loop.
@@ -643,6 +624,30 @@ class Reader {
     return buf.subarray(0, len);
   }
 }
+
+/**
+ * Scratch for `bytes`: from whole result-memory chunks (huge pages, reused
+ * once collected) when it is large, else plain.
+ */
+function scratchBuffer(bytes: number): Buffer {
+  if (bytes < CHUNK / 2) return Buffer.allocUnsafeSlow(bytes);
+  const ab = hugeArrayBuffer(Math.ceil(bytes / CHUNK) * CHUNK);
+  return ab === null ? Buffer.allocUnsafeSlow(bytes) : Buffer.from(ab);
+}
+
+/**
+ * A Worker and a Reader that live as long as the module. V8 holds the maps
+ * (hidden classes) of a class's instances only weakly, through the class's
+ * transition tree: with no instance left between two calls, a full GC
+ * dropped them, and every optimised function of this module that checks
+ * them was deoptimised ("weak objects", 14 of them after each mark-compact
+ * in the read-files bench) and compiled again on the next call. These two
+ * are never used; they keep the maps alive.
+ */
+export const mapAnchors: readonly unknown[] = [
+  new Worker(Buffer.alloc(0), Buffer.alloc(1)),
+  new Reader(null as unknown as Core, false, [], [], null, undefined),
+];
 
 /** The last call's scratch buffer, free for the next one (one at a time: taken at start). */
 let spareScratch: WeakRef<Buffer> | undefined;
@@ -698,7 +703,7 @@ export async function readFiles(
   // faults and GC pressure, measured).
   let scratch = spareScratch?.deref();
   spareScratch = undefined;
-  if (scratch === undefined || scratch.length < width * STRIDE) scratch = Buffer.allocUnsafeSlow(width * STRIDE);
+  if (scratch === undefined || scratch.length < width * STRIDE) scratch = scratchBuffer(width * STRIDE);
   const workers: Promise<void>[] = [];
   for (let i = 0; i < width; i++) {
     const base = i * STRIDE;

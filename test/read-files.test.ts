@@ -498,3 +498,100 @@ test('readFiles: a full file table falls back to fds; every slot it took is free
   await assert.rejects(m.readFiles([join(dir, 'missing')], { direct: true }), { name: 'UMError', code: 'ENOENT' });
   assertNoPendingOps(m);
 });
+
+test('readFiles result memory: results never overlap; mappings come back once collected and hold none of an earlier file\'s bytes; an idle pool is trimmed', async (t) => {
+  const { native } = (await import(new URL('../../dist/native.js', import.meta.url).href)) as {
+    native: { hugeStats(): number[]; hugeTrim(): number };
+  };
+  assert.ok(globalThis.gc, 'run with --expose-gc');
+  const dir = tmpDir(t);
+  const MiB = 1 << 20;
+  // Around the scratch read, half a chunk, a chunk (2 MiB) and beyond.
+  const sizes = [0, 1, 4095, 4096, 32 * 1024, 32 * 1024 + 1, 100_000, MiB, MiB + 1, 1_500_000, 2 * MiB, 2 * MiB + 1, 5_000_000];
+  const paths: string[] = [];
+  const write = (seed: number): void => {
+    for (let i = 0; i < paths.length; i++) writeFileSync(paths[i]!, content(seed * 1000 + i, sizes[i % sizes.length]!));
+  };
+  for (let i = 0; i < sizes.length * 2; i++) paths.push(join(dir, `f${i}`));
+  const m = createMachine();
+  const readAndCheck = async (seed: number): Promise<void> => {
+    const map = await m.readFiles(paths);
+    const byBuffer = new Map<ArrayBufferLike, Buffer[]>();
+    for (let i = 0; i < paths.length; i++) {
+      const got = map.get(paths[i]!)!;
+      assert.ok(got.equals(content(seed * 1000 + i, sizes[i % sizes.length]!)), `seed ${seed}: bytes of ${paths[i]}`);
+      if (!byBuffer.has(got.buffer)) byBuffer.set(got.buffer, []);
+      byBuffer.get(got.buffer)!.push(got);
+    }
+    for (const views of byBuffer.values()) {
+      views.sort((a, b) => a.byteOffset - b.byteOffset);
+      for (let k = 1; k < views.length; k++) {
+        assert.ok(views[k - 1]!.byteOffset + views[k - 1]!.length <= views[k]!.byteOffset, 'results sharing memory do not overlap');
+      }
+    }
+  };
+  write(1);
+  await readAndCheck(1);
+  // The results are garbage now: once collected, their mappings are kept.
+  for (let i = 0; i < 100 && native.hugeStats()[3] === 0; i++) {
+    globalThis.gc!();
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const kept = native.hugeStats();
+  assert.ok(kept[3]! > 0, 'collected result memory is kept for reuse');
+  // Same sizes, other bytes: the reused mappings hold the first round's
+  // bytes, and no result may show one of them.
+  write(2);
+  await readAndCheck(2);
+  assert.ok(native.hugeStats()[0]! > kept[0]!, 'the second call reused mappings');
+  for (let i = 0; i < 100 && native.hugeStats()[3] === 0; i++) {
+    globalThis.gc!();
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  // Two trims with no call between them unmap everything kept.
+  native.hugeTrim();
+  native.hugeTrim();
+  assert.equal(native.hugeStats()[3], 0, 'an idle pool is given back');
+  write(3);
+  await readAndCheck(3);
+  assertNoPendingOps(m);
+});
+
+test('readFiles result memory with huge pages asked for and not (UM_HUGEPAGES=1 / 0): same bytes, and the switch is seen', async (t) => {
+  const dir = tmpDir(t);
+  const sizes = [10, 5000, 1 << 20, 3_000_000];
+  for (let i = 0; i < sizes.length; i++) writeFileSync(join(dir, `f${i}`), content(7000 + i, sizes[i]!));
+  const pkg = new URL('../../dist/index.js', import.meta.url).href;
+  const nat = new URL('../../dist/native.js', import.meta.url).href;
+  // A process of its own: the choice is made once per process.
+  const script = `
+    const { UringMachine } = await import(${JSON.stringify(pkg)});
+    const { native } = await import(${JSON.stringify(nat)});
+    const { readFileSync } = await import('node:fs');
+    const paths = ${JSON.stringify(sizes.map((_, i) => join(dir, `f${i}`)))};
+    const m = new UringMachine();
+    for (let round = 0; round < 3; round++) {
+      const map = await m.readFiles(paths);
+      for (const p of paths) if (!map.get(p).equals(readFileSync(p))) throw new Error('bytes of ' + p);
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    m.close();
+    process.stdout.write(JSON.stringify(native.hugeStats()));
+  `;
+  for (const mode of ['0', '1']) {
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+        env: { ...process.env, UM_HUGEPAGES: mode },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let s = '';
+      c.stdout.on('data', (d: Buffer) => (s += d.toString()));
+      c.on('error', reject);
+      c.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`UM_HUGEPAGES=${mode}: exit ${code}`))));
+    });
+    const stats = JSON.parse(out) as number[];
+    assert.equal(stats[5], Number(mode), `UM_HUGEPAGES=${mode} is what the process used`);
+    assert.ok(stats[0]! > 0, `UM_HUGEPAGES=${mode}: later rounds reused mappings`);
+  }
+});

@@ -1,7 +1,7 @@
 /**
  * bench/read-files: read SMALL files of SMALL_SIZE bytes and LARGE files of
  * LARGE_SIZE bytes whole (created once in a tmp dir; page cache warm: all
- * are read once before timing). Contenders, each run RUNS times (median):
+ * are read once before timing). Contenders:
  *   (a) m.readFiles(paths) (uringmachine: per file one linked chain on
  *       the worker's own slot in the ring's file table: openat into the
  *       slot, a read of up to 32 KiB into scratch, a 1-byte EOF-check read;
@@ -16,11 +16,24 @@
  *       per file, the same buffers kept and freed the same way (what (d) is
  *       measured against).
  * Env: SMALL (2000), SMALL_SIZE (4096), LARGE (100), LARGE_SIZE (1048576),
- * CPU µs/file: this process's user + system time (all its threads, io-wq
- * workers and libuv's pool included) per file; page faults/run: its minor
- * faults during the run (fresh result memory the kernel or a copy touches
- * first); neither shown for (d) and (e), children.
- * RUNS (5) after one untimed warm-up round, CONCURRENCY (256, for (a) and (d)), KEEP=1 keeps the tmp dir.
+ * Each contender runs in a process of its own (ROUNDS processes per
+ * contender, default 3, alternating with the others' in reverse order every
+ * other round): WARM (3) untimed runs, then RUNS (5) timed ones, each after
+ * a collection, and the table shows the median of all timed runs (the
+ * first runs of a process take fresh memory for their results, the
+ * readFileSync loop's as ours: 70-90 ms instead of ~25). A process
+ * of its own, because contenders in one process share its heap: memory one
+ * contender's results freed is what the next one's results land on (or not),
+ * and that moved a contender by 2x (the readFileSync loop ran in 32 ms after
+ * readFiles that allocated with malloc, in 65 ms after readFiles that
+ * allocated from its own chunks). So each is measured as a program that
+ * calls it repeatedly sees it: on the memory its own earlier calls freed.
+ * CPU µs/file: the process's user + system time during the run (all its
+ * threads, io-wq workers and libuv's pool included) per file; page
+ * faults/run: its minor faults during the run (fresh result memory the
+ * kernel or a copy touches first); neither is shown for (d) and (e), C
+ * programs timing themselves (one warm-up run in their own process, then
+ * one timed run). CONCURRENCY (256, for (a) and (d)), KEEP=1 keeps the tmp dir.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,38 +46,52 @@ import { runInNewContext } from 'node:vm';
 import { UringMachine } from 'uringmachine';
 
 setFlagsFromString('--expose-gc');
-const exposedGc = runInNewContext('gc') as (opts?: { type: 'major' | 'minor'; execution: 'sync' | 'async' }) => void;
+const exposedGc = runInNewContext('gc') as (opts?: { type: 'major' | 'minor'; execution: 'sync' | 'async' }) => Promise<void> | void;
 /**
  * A full mark-compact, as V8 runs on its own. Not gc() without options: that
  * one also drops the maps (hidden classes) V8 keeps for optimised code, so
  * every run started from deoptimised JavaScript (--trace-deopt: "weak
- * objects"; readFiles recompiled its hot functions in every run, 11 deopts
- * and ~170 compilations in 16 calls against 0 and ~90 with this one), a cost
- * no program pays that does not call gc() itself.
+ * objects"), a cost no program pays that does not call gc() itself. And
+ * `execution: 'async'`: on Node 20 (V8 11.3) `{ type: 'major', execution:
+ * 'sync' }` runs a scavenge (--trace-gc says so), which collects none of
+ * the results a run promoted to the old generation; the async form runs a
+ * mark-compact there and on Node 24 alike, and the promise settles after it.
  */
-const gc = (): void => exposedGc({ type: 'major', execution: 'sync' });
+const gc = async (): Promise<void> => {
+  await exposedGc({ type: 'major', execution: 'async' });
+  // The frees of collected buffers come after the collection (V8 sweeps
+  // array buffers on a background thread; Node runs the finalizers of
+  // external ones as immediates): let them land before the run, or a run
+  // finds the memory of the one before still taken (measured: 5 of 12 runs
+  // then took fresh memory for all their results).
+  await new Promise((r) => setTimeout(r, 20));
+};
 
 const SMALL = Number(process.env.SMALL ?? 2000);
 const SMALL_SIZE = Number(process.env.SMALL_SIZE ?? 4096);
 const LARGE = Number(process.env.LARGE ?? 100);
 const LARGE_SIZE = Number(process.env.LARGE_SIZE ?? 1 << 20);
 const RUNS = Number(process.env.RUNS ?? 5);
+const WARM = Number(process.env.WARM ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+/** Set in a contender's own process: the key of the contender it runs. */
+const CHILD = process.env.READ_FILES_CHILD;
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 256);
 
-const dir = mkdtempSync(join(tmpdir(), 'um-bench-read-files-'));
+const dir = CHILD !== undefined ? process.env.READ_FILES_DIR! : mkdtempSync(join(tmpdir(), 'um-bench-read-files-'));
 const paths: string[] = [];
 for (let i = 0; i < SMALL; i++) {
   const p = join(dir, `s${i}`);
-  writeFileSync(p, Buffer.alloc(SMALL_SIZE, i & 255));
+  if (CHILD === undefined) writeFileSync(p, Buffer.alloc(SMALL_SIZE, i & 255));
   paths.push(p);
 }
 for (let i = 0; i < LARGE; i++) {
   const p = join(dir, `l${i}`);
-  writeFileSync(p, Buffer.alloc(LARGE_SIZE, i & 255));
+  if (CHILD === undefined) writeFileSync(p, Buffer.alloc(LARGE_SIZE, i & 255));
   paths.push(p);
 }
 const totalBytes = SMALL * SMALL_SIZE + LARGE * LARGE_SIZE;
-for (const p of paths) readFileSync(p); // page cache warm
+if (CHILD === undefined) for (const p of paths) readFileSync(p); // page cache warm
 
 function check(bytes: number, who: string): void {
   if (bytes !== totalBytes) throw new Error(`${who}: read ${bytes} bytes, expected ${totalBytes}`);
@@ -72,15 +99,21 @@ function check(bytes: number, who: string): void {
 
 type Timed = { secs: number; cpuUs: number };
 
+/**
+ * One machine for the process's runs, as a program keeps one: a machine per
+ * run made every mark-compact deoptimise readFiles' code (--trace-deopt:
+ * "weak objects", the dead machine's objects embedded in optimised code).
+ */
+let machine: UringMachine | null = null;
+
 async function umReadFiles(direct: boolean): Promise<number> {
-  const m = new UringMachine();
+  const m = (machine ??= new UringMachine());
   const t0 = process.hrtime.bigint();
   const map = await m.readFiles(paths, { concurrency: CONCURRENCY, direct });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   let bytes = 0;
   for (const b of map.values()) bytes += b.length;
   check(bytes, 'readFiles');
-  m.close();
   return secs;
 }
 
@@ -127,6 +160,45 @@ function median(xs: number[]): number {
   return s[s.length >> 1]!;
 }
 
+type Sample = { secs: number; cpuUs: number; faults: number };
+
+/** JS contenders, by the key their process is started with. */
+const jsContenders: Record<string, { name: string; run: () => Promise<number> }> = {
+  a: { name: '(a) m.readFiles', run: () => umReadFiles(true) },
+  a2: { name: "(a') m.readFiles({ direct: false })", run: () => umReadFiles(false) },
+  b: { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
+  c: { name: '(c) fs.readFileSync loop', run: syncLoop },
+};
+
+/** In a contender's own process: WARM untimed runs, then RUNS timed ones, as JSON on stdout. */
+async function child(key: string): Promise<void> {
+  const c = jsContenders[key]!;
+  for (let i = 0; i < WARM; i++) {
+    await gc();
+    await c.run();
+  }
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await gc();
+    const c0 = process.cpuUsage();
+    const f0 = process.resourceUsage().minorPageFault;
+    const secs = await c.run();
+    const u = process.cpuUsage(c0);
+    samples.push({ secs, cpuUs: u.user + u.system, faults: process.resourceUsage().minorPageFault - f0 });
+  }
+  machine?.close();
+  process.stdout.write(JSON.stringify(samples));
+}
+
+function runChild(key: string): Sample[] {
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, READ_FILES_CHILD: key, READ_FILES_DIR: dir },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(out) as Sample[];
+}
+
 async function main(): Promise<void> {
   if (!existsSync(cbin)) {
     try {
@@ -135,43 +207,41 @@ async function main(): Promise<void> {
       process.stderr.write('bench/c/build.sh failed: the C contender is left out\n');
     }
   }
-  const contenders: { name: string; run: () => Promise<number> }[] = [
-    { name: '(a) m.readFiles', run: () => umReadFiles(true) },
-    { name: "(a') m.readFiles({ direct: false })", run: () => umReadFiles(false) },
-    { name: '(b) Promise.all(fs.promises.readFile)', run: promisesAll },
-    { name: '(c) fs.readFileSync loop', run: syncLoop },
-  ];
+  const contenders: { name: string; run: () => Promise<Sample[]> }[] = Object.entries(jsContenders).map(([key, c]) => ({
+    name: c.name,
+    run: async () => runChild(key),
+  }));
   if (existsSync(cbin)) {
-    contenders.push({ name: '(d) C, own ring layer', run: () => cRead('ring') });
-    contenders.push({ name: '(e) C, open/read/close loop', run: () => cRead('sync') });
+    for (const [name, mode] of [
+      ['(d) C, own ring layer', 'ring'],
+      ['(e) C, open/read/close loop', 'sync'],
+    ] as const) {
+      contenders.push({
+        name,
+        run: async () => {
+          const out: Sample[] = [];
+          for (let i = 0; i < RUNS; i++) out.push({ secs: await cRead(mode), cpuUs: NaN, faults: NaN });
+          return out;
+        },
+      });
+    }
   }
-  // One untimed round: the JIT warms up as the page cache did.
-  for (const c of contenders) await c.run();
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const times = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
   const faults = new Map<string, number[]>();
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     // Interleaved, so drift (page cache, CPU frequency) hits every contender
-    // alike, in reverse order every other round, and each starts on a
-    // collected heap: else a contender that runs after another's 108 MiB of
-    // results pays for their collection (measured: it moved readFiles' CPU
-    // per file by a third, depending on its place in the order).
+    // alike, in reverse order every other round.
     for (const c of r % 2 === 0 ? contenders : [...contenders].reverse()) {
-      gc();
-      const c0 = process.cpuUsage();
-      const f0 = process.resourceUsage().minorPageFault;
-      const t = await c.run();
-      const u = process.cpuUsage(c0);
-      const pf = process.resourceUsage().minorPageFault - f0;
-      // (d) and (e) are child processes: their CPU is not this process's (shown as '-').
-      const us = c.name.startsWith('(d)') || c.name.startsWith('(e)') ? NaN : u.user + u.system;
-      if (!times.has(c.name)) times.set(c.name, []);
-      times.get(c.name)!.push(t);
-      if (!cpu.has(c.name)) cpu.set(c.name, []);
-      cpu.get(c.name)!.push(us / paths.length);
-      if (!faults.has(c.name)) faults.set(c.name, []);
-      faults.get(c.name)!.push(c.name.startsWith('(d)') || c.name.startsWith('(e)') ? NaN : pf);
+      for (const smp of await c.run()) {
+        if (!times.has(c.name)) times.set(c.name, []);
+        times.get(c.name)!.push(smp.secs);
+        if (!cpu.has(c.name)) cpu.set(c.name, []);
+        cpu.get(c.name)!.push(smp.cpuUs / paths.length);
+        if (!faults.has(c.name)) faults.set(c.name, []);
+        faults.get(c.name)!.push(smp.faults);
+      }
     }
   }
   const med = new Map([...times].map(([k, v]) => [k, median(v)]));
@@ -182,7 +252,7 @@ async function main(): Promise<void> {
   const files = paths.length;
   console.log(`\n### read-files: ${SMALL} x ${SMALL_SIZE} B + ${LARGE} x ${LARGE_SIZE} B (${(totalBytes / 2 ** 20).toFixed(1)} MiB), page cache warm\n`);
   console.log(
-    `Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${RUNS} runs, concurrency ${CONCURRENCY}, load average ${load} at start\n`,
+    `Node ${process.version}, Linux ${release()}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, median of ${ROUNDS} processes x ${RUNS} runs (after ${WARM} untimed), concurrency ${CONCURRENCY}, load average ${load} at start\n`,
   );
   console.log('| contender | median ms | files/s | MiB/s | x C time | x readFileSync time | CPU µs/file | page faults/run |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -196,4 +266,5 @@ async function main(): Promise<void> {
   else console.log(`\nfiles kept in ${dir}`);
 }
 
-await main();
+if (CHILD !== undefined) await child(CHILD);
+else await main();
