@@ -65,12 +65,21 @@ typedef struct js_ring {
   napi_async_context async_ctx;
   uv_poll_t *poll;    /* heap: outlives us until its close callback */
   js_region *regions; /* buffer rings and pool slabs, freed at close */
+  struct js_ring *next_all; /* the process's list of rings (js_env_busy) */
 } js_ring;
 
 /* libuv glue (js_loop.c). */
 int js_loop_start(js_ring *r);
 void js_loop_set_active(js_ring *r, int active);
 void js_loop_close(js_ring *r);
+
+/* Whether a ring of env that is not closed has ops in flight
+ * (js_machine.c); js_helpers.c's result memory asks before reusing a
+ * buffer its finalizer gave back. */
+int js_env_busy(napi_env env);
+/* A ring of env gave up waiting for its ops at teardown (js_machine.c):
+ * the result memory that teardown deferred is leaked, never reused. */
+void js_huge_undrained(napi_env env);
 
 /* Exports of the binding files, called from addon.c. */
 napi_status js_machine_init(napi_env env, napi_value exports);

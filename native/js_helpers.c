@@ -271,9 +271,8 @@ static void *pool_take(size_t size) {
   return p;
 }
 
-static void huge_free(napi_env env, void *data, void *hint) {
-  (void)env;
-  size_t size = (size_t)(uintptr_t)hint;
+/* Back to the pool (or unmapped if it is full). */
+static void huge_release(void *data, size_t size) {
   pthread_mutex_lock(&pool_lock);
   stat_live--;
   int kept = pool_n < POOL_SLOTS && pool_bytes + size <= POOL_MAX;
@@ -287,6 +286,91 @@ static void huge_free(napi_env env, void *data, void *hint) {
   if (!kept) stat_unmapped++;
   pthread_mutex_unlock(&pool_lock);
   if (!kept) munmap(data, size);
+}
+
+/* When a finalizer may not give its buffer back at once. At environment
+ * teardown (a worker thread ending, the process exiting) Node runs the
+ * finalizers of external buffers first, before any cleanup hook, so also
+ * before the hook that cancels a machine's ops and waits for them: a buffer
+ * finalized then may still be written by a read in flight, and must not be
+ * handed to another thread. A finalizer cannot tell teardown from a GC, so
+ * while a ring of its environment has ops in flight it defers the buffer to
+ * a per-environment list instead; the next hugeBuffer call there (JS is
+ * running: it was no teardown, and a buffer a GC collected was pinned by
+ * no op) gives the list back, and so does the end of the teardown (the
+ * addon's instance data finalizer, which runs after every cleanup hook),
+ * unless a ring gave up waiting for its ops: then the list is leaked. */
+typedef struct huge_env {
+  struct {
+    void *p;
+    size_t size;
+  } *deferred;
+  size_t n, cap;
+  int undrained; /* a ring of this environment gave up waiting for its ops */
+} huge_env;
+
+static double stat_deferred, stat_leaked;
+
+static huge_env *huge_env_of(napi_env env) {
+  void *d = NULL;
+  if (napi_get_instance_data(env, &d) != napi_ok) return NULL;
+  return d;
+}
+
+static void huge_leak(size_t count) {
+  pthread_mutex_lock(&pool_lock);
+  stat_live -= (double)count;
+  stat_leaked += (double)count;
+  pthread_mutex_unlock(&pool_lock);
+}
+
+static void huge_give_back(huge_env *he) {
+  for (size_t i = 0; i < he->n; i++) huge_release(he->deferred[i].p, he->deferred[i].size);
+  he->n = 0;
+}
+
+void js_huge_undrained(napi_env env) {
+  huge_env *he = huge_env_of(env);
+  if (he) he->undrained = 1;
+}
+
+static void huge_env_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  huge_env *he = data;
+  /* Every ring's cleanup hook has run by now. */
+  if (he->undrained || js_env_busy(env)) huge_leak(he->n);
+  else huge_give_back(he);
+  free(he->deferred);
+  free(he);
+}
+
+static void huge_free(napi_env env, void *data, void *hint) {
+  size_t size = (size_t)(uintptr_t)hint;
+  if (!js_env_busy(env)) {
+    huge_release(data, size);
+    return;
+  }
+  huge_env *he = huge_env_of(env);
+  if (he == NULL) {
+    huge_leak(1);
+    return;
+  }
+  if (he->n == he->cap) {
+    size_t cap = he->cap ? he->cap * 2 : 64;
+    void *grown = realloc(he->deferred, cap * sizeof(*he->deferred));
+    if (grown == NULL) {
+      huge_leak(1); /* rather than reuse it too early */
+      return;
+    }
+    he->deferred = grown;
+    he->cap = cap;
+  }
+  he->deferred[he->n].p = data;
+  he->deferred[he->n].size = size;
+  he->n++;
+  pthread_mutex_lock(&pool_lock);
+  stat_deferred++;
+  pthread_mutex_unlock(&pool_lock);
 }
 
 /* Whether to ask for huge pages. Not where a virtio balloon reports free
@@ -345,6 +429,16 @@ static napi_value h_huge_buffer(napi_env env, napi_callback_info info) {
   int64_t want = js_to_i64(env, argv[0], -1);
   if (want <= 0 || want > ((int64_t)1 << 40)) return out;
   size_t size = ((size_t)want + 4095) & ~(size_t)4095;
+  huge_env *he = huge_env_of(env);
+  if (he == NULL) {
+    he = calloc(1, sizeof(*he));
+    if (he == NULL) return out;
+    if (napi_set_instance_data(env, he, huge_env_finalize, NULL) != napi_ok) {
+      free(he);
+      return out;
+    }
+  }
+  huge_give_back(he); /* JS runs: what finalizers deferred is safe now */
   void *a = pool_take(size);
   if (a == NULL) a = huge_map(size);
   if (a == NULL) return out;
@@ -396,12 +490,15 @@ static napi_value h_huge_trim(napi_env env, napi_callback_info info) {
 }
 
 /* hugeStats(): [mappings reused, mapped, unmapped, bytes kept now, buffers
- * live, 1 if huge pages are asked for] (tests, benches). */
+ * live, 1 if huge pages are asked for, frees deferred to the end of an
+ * environment's teardown, mappings leaked] (tests, benches). */
 static napi_value h_huge_stats(napi_env env, napi_callback_info info) {
   (void)info;
-  double v[6];
+  double v[8];
   v[5] = want_huge_pages();
   pthread_mutex_lock(&pool_lock);
+  v[6] = stat_deferred;
+  v[7] = stat_leaked;
   v[4] = stat_live;
   v[0] = stat_reused;
   v[1] = stat_mapped;
@@ -409,8 +506,8 @@ static napi_value h_huge_stats(napi_env env, napi_callback_info info) {
   v[3] = (double)pool_bytes;
   pthread_mutex_unlock(&pool_lock);
   napi_value arr;
-  NAPI_CALL(env, napi_create_array_with_length(env, 6, &arr));
-  for (uint32_t i = 0; i < 6; i++) {
+  NAPI_CALL(env, napi_create_array_with_length(env, 8, &arr));
+  for (uint32_t i = 0; i < 8; i++) {
     napi_value x;
     NAPI_CALL(env, napi_create_double(env, v[i], &x));
     NAPI_CALL(env, napi_set_element(env, arr, i, x));

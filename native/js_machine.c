@@ -29,6 +29,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "js.h"
 
 static napi_value undefined(napi_env env) {
@@ -156,12 +158,47 @@ static void drain_for_teardown(js_ring *r) {
 static void env_cleanup(void *arg) {
   js_ring *r = arg;
   if (!r->closed) drain_for_teardown(r);
+  if (r->state && r->state[0] > 0) js_huge_undrained(r->env);
   ring_close(r, 0);
+}
+
+/* Every ring that got as far as its cleanup hook, for js_env_busy. Rings
+ * live on their environment's thread; the list is the process's. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static js_ring *all_rings;
+
+static void all_add(js_ring *r) {
+  pthread_mutex_lock(&all_lock);
+  r->next_all = all_rings;
+  all_rings = r;
+  pthread_mutex_unlock(&all_lock);
+}
+
+static void all_remove(js_ring *r) {
+  pthread_mutex_lock(&all_lock);
+  for (js_ring **p = &all_rings; *p; p = &(*p)->next_all) {
+    if (*p == r) {
+      *p = r->next_all;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&all_lock);
+}
+
+int js_env_busy(napi_env env) {
+  int busy = 0;
+  pthread_mutex_lock(&all_lock);
+  for (js_ring *r = all_rings; r && !busy; r = r->next_all) {
+    if (r->env == env && !r->closed && r->state && r->state[0] > 0) busy = 1;
+  }
+  pthread_mutex_unlock(&all_lock);
+  return busy;
 }
 
 static void ring_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   js_ring *r = data;
+  all_remove(r);
   napi_remove_env_cleanup_hook(env, env_cleanup, r);
   ring_close(r, 1);
   if (r->tmpl_ref) napi_delete_reference(env, r->tmpl_ref);
@@ -279,6 +316,7 @@ static napi_value ring_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_add_env_cleanup_hook(env, env_cleanup, r);
+  all_add(r);
   return self;
 }
 

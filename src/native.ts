@@ -93,8 +93,8 @@ export interface NativeAddon {
   sockName(fd: number, peer: boolean, out: Uint8Array): number;
   /** An ArrayBuffer over a 2 MiB-aligned MADV_HUGEPAGE mapping, unmapped when collected; null if none (issue 13). */
   hugeBuffer(size: number): ArrayBuffer | null;
-  /** [mappings reused, mapped, unmapped, bytes kept for reuse now, buffers live, 1 if huge pages are asked for] (issue 13). */
-  hugeStats(): [number, number, number, number, number, number];
+  /** [mappings reused, mapped, unmapped, bytes kept for reuse now, buffers live, 1 if huge pages are asked for, frees deferred to the end of a teardown, mappings leaked] (issue 13). */
+  hugeStats(): [number, number, number, number, number, number, number, number];
   /** Unmap what sat in the reuse pool since the last trim: the bytes still kept, -1 if none but buffers are live (issue 13). */
   hugeTrim(): number;
   // ---- TLS (issue 11): native/js_tls.c; handles are externals, statuses in native/um_tls.h ----

@@ -56,6 +56,16 @@ export function hugeArrayBuffer(size: number): ArrayBuffer | null {
   return ab;
 }
 
+/**
+ * Not marked untransferable (as Buffer.allocUnsafe's pool is): on Node 24
+ * markAsUntransferable() on an external ArrayBuffer aborts the process at
+ * exit ("v8::FromJust Maybe value is Nothing" in Environment::RunCleanup),
+ * and Node 24 refuses to transfer external ArrayBuffers anyway; Node 20
+ * transfers them whatever the mark. Results share their chunk, so on Node
+ * 20 transferring one result's ArrayBuffer detaches the others carved from
+ * it (docs/API.md): structuredClone() or a copy is the way to hand a result
+ * to a worker.
+ */
 function fresh(size: number): ArrayBuffer {
   return hugeArrayBuffer(size) ?? new ArrayBuffer(size);
 }
