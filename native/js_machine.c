@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <time.h>
 
 #include "js.h"
 
@@ -119,16 +120,42 @@ static void ring_close(js_ring *r, int detach) {
  * with the isolate, and closing the ring does not stop io-wq workers at once
  * (ring teardown is asynchronous), so cancel everything and wait, bounded,
  * for the final CQEs of the ops JS counted as pending. */
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void drain_for_teardown(js_ring *r) {
   int32_t pending = r->state[0];
-  if (pending <= 0 || r->ring.fd < 0) return;
+  /* JS stopped (terminated) in the middle of a batch: its final CQEs have
+   * arrived but are still in the count it writes at the end of a batch. */
+  if (r->state[2] == 1) {
+    for (unsigned i = 0; i < r->batch_n; i++) {
+      const int32_t *c = r->cqes + 4 * i;
+      if (c[1] == 0 && !((uint32_t)c[3] & UM_CQE_F_MORE)) pending--;
+    }
+    r->state[2] = 0;
+  }
+  if (pending <= 0 || r->ring.fd < 0) {
+    r->state[0] = pending > 0 ? pending : 0;
+    return;
+  }
   r->ring.sqe_tail = (uint32_t)r->state[1];
   /* A multishot op between two shots can miss a cancel (a multishot timeout
    * is off the timeout list until its task work re-arms it), so the cancel
-   * is sent again after every round that brought no final CQE. */
+   * is sent again when 100 ms brought no final CQE. Not after every such
+   * round: the cancel's own CQE ends the wait at once, and 50 rounds of
+   * that gave up within a millisecond while io-wq was still copying into
+   * the buffers of reads that cannot be cancelled mid-copy (seen when a
+   * worker was terminated during readFiles). The bound is time: 5 s. */
+  int64_t deadline = now_ms() + 5000;
+  int64_t last_cancel = deadline - 1000000;
   int progress = 0;
-  for (int rounds = 0; pending > 0 && rounds < 50; rounds++) { /* <= ~5 s */
-    if (!progress) {
+  while (pending > 0) {
+    int64_t now = now_ms();
+    if (now >= deadline) break;
+    if (!progress && now - last_cancel >= 100) {
       struct um_sqe *sqe = um_ring_get_sqe(&r->ring);
       if (!sqe) {
         um_ring_submit(&r->ring);
@@ -138,9 +165,11 @@ static void drain_for_teardown(js_ring *r) {
         um_prep_cancel(sqe, 0, UM_ASYNC_CANCEL_ANY | UM_ASYNC_CANCEL_ALL);
         sqe->user_data = (uint64_t)1 << 32; /* internal: ignored */
       }
+      last_cancel = now;
     }
     progress = 0;
-    if (um_ring_enter(&r->ring, 1, 1, 100) < 0) break;
+    int64_t wait = deadline - now < 100 ? deadline - now : 100;
+    if (um_ring_enter(&r->ring, 1, 1, wait) < 0) break;
     unsigned n;
     while ((n = um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap)) > 0) {
       for (unsigned i = 0; i < n; i++) {
@@ -364,6 +393,15 @@ static napi_value ring_map(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* n CQEs copied out for JS, which clears state[2] when it has settled them
+ * all (Core.#process): a teardown drain that finds it set knows which final
+ * CQEs JS received but did not count. */
+static unsigned batch_out(js_ring *r, unsigned n) {
+  r->batch_n = n;
+  if (n > 0) r->state[2] = 1;
+  return n;
+}
+
 static napi_value ring_flush(napi_env env, napi_callback_info info) {
   JS_ARGS(env, info, 2);
   js_ring *r = unwrap(env, self);
@@ -395,7 +433,7 @@ static napi_value ring_flush(napi_env env, napi_callback_info info) {
     if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) break;
     n += um_ring_copy_cqes(&r->ring, r->cqes + 4 * n, r->cqe_cap - n);
   }
-  return js_int(env, n);
+  return js_int(env, batch_out(r, n));
 }
 
 static napi_value ring_wait(napi_env env, napi_callback_info info) {
@@ -411,7 +449,7 @@ static napi_value ring_wait(napi_env env, napi_callback_info info) {
     int ret = um_ring_enter(&r->ring, (unsigned)min - ready, 1, timeout);
     if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return js_int(env, ret);
   }
-  return js_int(env, um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap));
+  return js_int(env, batch_out(r, um_ring_copy_cqes(&r->ring, r->cqes, r->cqe_cap)));
 }
 
 static napi_value ring_submit(napi_env env, napi_callback_info info) {

@@ -993,6 +993,7 @@ export class Core implements Scheduler {
       }
     }
     this.#state[0] = this.pending;
+    this.#state[2] = 0; // the batch is settled (native/js_machine.c, drain_for_teardown)
   }
 
   /**
