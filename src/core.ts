@@ -1259,15 +1259,21 @@ export class Core implements Scheduler {
       };
       cancelAll();
       const deadline = Date.now() + 5000;
+      let lastCancel = Date.now();
       while (this.pending > 0 && Date.now() < deadline) {
         const before = this.pending;
         const n = this.ring.wait(this.tail, 1, 100);
         if (n < 0) break;
         if (n > 0) this.#process(n);
         // A multishot op between two shots can miss a cancel (see
-        // #missedCancel): ask again whenever a round brought no final CQE
-        // (a multishot timer that missed it goes on posting F_MORE CQEs).
-        if (this.pending === before) cancelAll();
+        // #missedCancel): ask again when 100 ms brought no final CQE (a
+        // multishot timer that missed it goes on posting F_MORE CQEs). Not
+        // after every such round: the cancel's own CQE ends the next wait at
+        // once, and the loop would spin asking while io-wq finishes a copy.
+        if (this.pending === before && Date.now() - lastCancel >= 100) {
+          cancelAll();
+          lastCancel = Date.now();
+        }
       }
       this.#deferredCancels.length = 0;
       this.#deferredSlotCloses.length = 0;
