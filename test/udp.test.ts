@@ -547,3 +547,88 @@ function rawAddr(port: number): Buffer {
   a.set([127, 0, 0, 1], 4);
   return a;
 }
+
+test('recvfrom and recvBundle racing tiny timeouts lose and duplicate nothing (completion wins), counted at volume', async (t) => {
+  const m = createMachine();
+  t.after(() => m.close());
+  const REC = 8;
+  const N = Number(process.env.UM_RACE_RECORDS ?? 4000);
+  const TINY = [0.002, 0.01, 0.03, 0.06];
+  let seed = 11;
+  const tiny = (): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return TINY[seed >>> 30]!;
+  };
+  const rec = (i: number): Buffer => {
+    const b = Buffer.alloc(REC);
+    b.writeUInt32LE(i, 0);
+    b.writeUInt32LE(~i >>> 0, 4);
+    return b;
+  };
+  const check = (b: Uint8Array, next: number): number => {
+    const v = Buffer.from(b.buffer, b.byteOffset, b.length);
+    for (let o = 0; o + REC <= v.length; o += REC) {
+      const i = v.readUInt32LE(o);
+      assert.equal(v.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
+      assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
+      next++;
+    }
+    return next;
+  };
+  const sender = (fd: number) =>
+    m.spin(async () => {
+      for (let i = 0; i < N; i++) {
+        await m.send(fd, rec(i));
+        if ((i & 15) === 0) await m.sleep(tiny());
+      }
+    });
+  let timeouts = 0;
+  // recvfrom: datagrams on a unix socketpair (reliable, ordered), one record each.
+  {
+    const [a, b] = UM.socketpair(C.AF_UNIX!, SOCK_DGRAM, 0);
+    const s = sender(a);
+    const buf = Buffer.alloc(64);
+    let next = 0;
+    while (next < N) {
+      try {
+        const r = await m.timeout(tiny(), () => m.recvfrom(b, buf));
+        assert.equal(r.bytes, REC, 'one record per datagram');
+        next = check(buf.subarray(0, r.bytes), next);
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+        timeouts++;
+      }
+    }
+    await m.join(s);
+    await m.close(a);
+    await m.close(b);
+  }
+  // recvBundle: a stream; what a cancelled bundle received is returned, never dropped.
+  if (UM.kernelVersion() >= 610) {
+    const [a, b] = UM.socketpair(C.AF_UNIX!, C.SOCK_STREAM!, 0);
+    const s = sender(a);
+    let next = 0;
+    let partial = Buffer.alloc(0);
+    while (next < N) {
+      let bufs: Buffer[];
+      try {
+        bufs = await m.timeout(tiny(), () => m.recvBundle(b));
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+        timeouts++;
+        continue;
+      }
+      assert.ok(bufs.length > 0, 'no EOF before the last record');
+      const all = Buffer.concat([partial, ...bufs]);
+      const whole = all.length - (all.length % REC);
+      next = check(all.subarray(0, whole), next);
+      partial = Buffer.from(all.subarray(whole));
+    }
+    assert.equal(partial.length, 0);
+    await m.join(s);
+    await m.close(a);
+    await m.close(b);
+  }
+  assert.ok(timeouts > 0 && m.metrics().cancelsRaced > 0, `timeouts ${timeouts}, races ${m.metrics().cancelsRaced}`);
+  assertNoPendingOps(m);
+});
