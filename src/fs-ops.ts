@@ -15,7 +15,7 @@ import { addressOf, type Core } from './core.js';
 import { begin as beginOp, mapVoid, requireOp, rwLength, setU64 } from './prep.js';
 import { UMError } from './errors.js';
 import { native } from './native.js';
-import { guardWaitid } from './waitid-guard.js';
+import { exitedStatus, guardWaitid } from './waitid-guard.js';
 import { OP_KINDS, OPCODES, type OpKind } from './op-kinds.js';
 import type { Op } from './op.js';
 import {
@@ -32,6 +32,7 @@ import {
 const L = native.layout;
 const C = native.constants;
 const ERANGE = 34;
+const WEXITED = C.WEXITED ?? 4;
 const U32_MAX = 0xffffffff;
 
 /** What `m.waitid()` resolves. */
@@ -416,15 +417,25 @@ export async function waitid(core: Core, idtype: number, id: number, options: nu
   validateInt32(id, 'id', 0);
   validateInt32(options, 'options');
   if (options === 0) throw rangeError('options', 'a combination of WEXITED, WSTOPPED, WCONTINUED (and WNOHANG, WNOWAIT)', options);
-  options = guardWaitid(idtype, id, options);
+  const guard = guardWaitid(idtype, id, options);
   const op = begin(core, OP_KINDS.waitid);
   const info = Buffer.alloc(L.siginfoSize!);
   const t = core.tmpl;
   t[0] = OPCODES.WAITID;
   t[1] = id;
   t[6] = idtype;
-  t[11] = options;
+  t[11] = guard.options;
   op.pin0 = info;
   op.map = mapWaitid;
-  return core.promise(op, null, info);
+  const child = guard.child;
+  if (child === null || (options & WEXITED) === 0) return core.promise(op, null, info);
+  try {
+    return await core.promise(op, null, info);
+  } catch (e) {
+    // Node reaped its child between the exit and the waitid's check (see
+    // src/waitid-guard.ts): the status is Node's.
+    const r = e instanceof UMError && e.code === 'ECHILD' ? exitedStatus(child) : null;
+    if (r === null) throw e;
+    return r;
+  }
 }

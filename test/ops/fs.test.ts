@@ -659,3 +659,32 @@ test('splice and tee cut by m.timeout and terminate while bytes trickle in: ever
   assert.ok(stats.cut > 0, JSON.stringify(stats));
   assertNoPendingOps(m);
 });
+
+test('waitid pending when a node child exits reports its status, even when libuv reaps the child first', async (t) => {
+  // Node's children are reaped by libuv when SIGCHLD comes; waitid adds
+  // WNOWAIT so that it never takes a status from node. libuv's handler and
+  // the waitid's completion run on this one thread, and when libuv's runs
+  // first the kernel's waitid finds no child (ECHILD): the status then comes
+  // from the ChildProcess, which Node filled in when it reaped it. Before
+  // that, most of these waits rejected with ECHILD (40 children, exits
+  // spread over 100-900 ms, every wait pending before its child exits).
+  const m = createMachine();
+  if (!needsWaitid(t, m)) return;
+  const N = 40;
+  const children = Array.from({ length: N }, (_, i) => spawn('/bin/sh', ['-c', `sleep 0.${1 + (i % 9)}; exit ${i}`], { stdio: 'ignore' }));
+  const results = await Promise.all(children.map((ch) => m.waitid(C.P_PID!, ch.pid!, C.WEXITED!)));
+  for (let i = 0; i < N; i++) assert.deepEqual(results[i], { pid: children[i]!.pid, status: i, code: C.CLD_EXITED }, `child ${i}`);
+  const codes = await Promise.all(children.map((ch) => exited(ch).then(() => ch.exitCode)));
+  assert.deepEqual(codes, children.map((_, i) => i), "node's 'exit' still fires with each status");
+  // Killed while waited for: the signal, CLD_KILLED.
+  const sleepers = Array.from({ length: 5 }, () => spawn('sleep', ['30'], { stdio: 'ignore' }));
+  const waits = sleepers.map((ch) => m.waitid(C.P_PID!, ch.pid!, C.WEXITED!));
+  await m.sleep(20);
+  for (const ch of sleepers) ch.kill('SIGKILL');
+  const killed = await Promise.all(waits);
+  for (let i = 0; i < sleepers.length; i++) {
+    assert.deepEqual(killed[i], { pid: sleepers[i]!.pid, status: C.SIGKILL, code: C.CLD_KILLED }, `sleeper ${i}`);
+  }
+  await Promise.all(sleepers.map(exited));
+  assertNoPendingOps(m);
+});
