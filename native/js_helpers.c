@@ -249,10 +249,12 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
   void *p;
   size_t size;
-  int old; /* in the pool at the last trim */
+  int old;      /* in the pool at the last trim */
+  uint64_t seq; /* when it came in: the oldest make room for a new one */
 } pool[POOL_SLOTS];
 static unsigned pool_n;
 static size_t pool_bytes;
+static uint64_t pool_seq;
 static double stat_reused, stat_mapped, stat_unmapped, stat_live;
 
 static void *pool_take(size_t size) {
@@ -273,18 +275,38 @@ static void *pool_take(size_t size) {
 
 /* Back to the pool (or unmapped if it is full). */
 static void huge_release(void *data, size_t size) {
+  /* Full: the mappings that came in first go, as long as that makes room
+   * (a newly freed mapping is the likelier to be asked for again: a large
+   * file's own size is only reused if that size is read again). */
+  void *gone[POOL_SLOTS];
+  size_t gone_size[POOL_SLOTS];
+  unsigned ng = 0;
   pthread_mutex_lock(&pool_lock);
   stat_live--;
-  int kept = pool_n < POOL_SLOTS && pool_bytes + size <= POOL_MAX;
+  int kept = size <= POOL_MAX;
+  while (kept && (pool_n == POOL_SLOTS || pool_bytes + size > POOL_MAX)) {
+    unsigned oldest = 0;
+    for (unsigned i = 1; i < pool_n; i++) {
+      if (pool[i].seq < pool[oldest].seq) oldest = i;
+    }
+    gone[ng] = pool[oldest].p;
+    gone_size[ng++] = pool[oldest].size;
+    pool_bytes -= pool[oldest].size;
+    pool[oldest] = pool[--pool_n];
+    stat_unmapped++;
+  }
   if (kept) {
     pool[pool_n].p = data;
     pool[pool_n].size = size;
     pool[pool_n].old = 0;
+    pool[pool_n].seq = ++pool_seq;
     pool_n++;
     pool_bytes += size;
+  } else {
+    stat_unmapped++;
   }
-  if (!kept) stat_unmapped++;
   pthread_mutex_unlock(&pool_lock);
+  for (unsigned i = 0; i < ng; i++) munmap(gone[i], gone_size[i]);
   if (!kept) munmap(data, size);
 }
 
