@@ -71,10 +71,10 @@ function fresh(size: number): ArrayBuffer {
 }
 
 /**
- * A Buffer of n bytes (n >= 1) the caller may keep, uninitialised in the
- * sense of Buffer.allocUnsafe: the caller writes all of it before anyone
- * reads it (the memory is zero-filled by the kernel, never another
- * result's).
+ * A Buffer of n bytes (n >= 0) the caller may keep, uninitialised in the
+ * sense of Buffer.allocUnsafe: a reused mapping still holds earlier
+ * results' bytes, so the caller (readFiles) fills all of it before it hands
+ * it out, and hands out only bytes its own read wrote.
  */
 export function resultBuffer(n: number): Buffer {
   if (n > CHUNK) return Buffer.from(fresh(n), 0, n);
