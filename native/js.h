@@ -57,7 +57,8 @@ typedef struct js_ring {
   int32_t *cqes;      /* 4 x int32 per CQE, batch copied out to JS */
   unsigned cqe_cap;   /* CQEs that fit in cqes */
   int32_t *state;     /* 4 words after the CQEs: [0] ops pending, [1] SQ tail (kept by JS);
-                         [2] 1 while a batch of CQEs is out and JS has not finished it */
+                         [2] 1 while a batch of CQEs is out and JS has not finished it;
+                         [3] zero-copy sends waiting for their notification (JS) */
   unsigned batch_n;   /* CQEs in the batch last copied out */
   napi_ref tmpl_ref;
   napi_ref cqes_ref;

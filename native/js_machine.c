@@ -194,9 +194,11 @@ static void drain_for_teardown(js_ring *r) {
      * stopped) or already completed. A request io-wq is running is found
      * (and reported), so a copy in progress never ends the wait; a
      * multishot op between two shots can be missed by one cancel (see
-     * above), not by two that far apart without posting a CQE. */
+     * above), not by two that far apart without posting a CQE. Not while
+     * a zero-copy send waits for its notification (state[3], kept by JS):
+     * no cancel finds a notification, and the kernel holds its pages. */
     if (progress) empty_cancels = 0;
-    else if (nothing_left && ++empty_cancels >= 2) pending = 0;
+    else if (nothing_left && ++empty_cancels >= 2 && r->state[3] <= 0) pending = 0;
   }
   r->state[0] = pending;
 }

@@ -685,6 +685,15 @@ export class Core implements Scheduler {
   }
 
   /** Free SQ slots now (the kernel's head re-read): SQEs that can be queued without a submit. */
+  /**
+   * Zero-copy sends whose notification has not come (src/zc.ts), for the
+   * teardown drain (native/js_machine.c): the kernel holds their pages, and
+   * a notification is no request a cancel can find.
+   */
+  setZcInFlight(n: number): void {
+    this.#state[3] = n;
+  }
+
   sqSpace(): number {
     this.#headSeen = Atomics.load(this.#sqHead, 0);
     return this.#sqEntries - ((this.tail - this.#headSeen) >>> 0);

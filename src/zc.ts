@@ -105,6 +105,7 @@ class ZcListener implements MultishotListener {
   final(res: number, flags: number, cancelError: unknown): void {
     const s = this.#stats;
     s.inFlight--;
+    this.#core.setZcInFlight(s.inFlight);
     this.#onFinal?.();
     if ((flags & F_NOTIF) !== 0) {
       s.notifications++;
@@ -146,6 +147,7 @@ function submitZc(core: Core, op: Op, a: Uint8Array | Buffer, onFinal?: () => vo
     }
     s.sends++;
     s.inFlight++;
+    core.setZcInFlight(s.inFlight);
   });
 }
 
