@@ -8,7 +8,7 @@ import { test } from 'node:test';
 
 import { constants as C, DirectFd, TimeoutError, UM, type UringMachine } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, tmpDir, until } from './helpers.js';
+import { assertNoPendingOps, createMachine, raceRecord, REC, takeRaceRecords, tinyTimeouts, tmpDir, until } from './helpers.js';
 
 test('writeFixed / readFixed through registered buffers, with offsets and lengths', async (t) => {
   const m = createMachine();
@@ -258,25 +258,18 @@ test('readFixed / writeFixed on a DirectFd', async (t) => {
 test('readFixed / writeFixed racing tiny timeouts on a pipe lose and duplicate nothing (completion wins)', async (t) => {
   const m = createMachine();
   t.after(() => m.close());
-  const REC = 8;
   const N = Number(process.env.UM_RACE_RECORDS ?? 10_000);
   const out = Buffer.alloc(REC);
   const inb = Buffer.alloc(REC * 64);
   await m.registerBuffers([out, inb]);
   const [r, w] = UM.pipe();
-  const TINY = [0.002, 0.01, 0.03, 0.06];
-  let seed = 7;
-  const tiny = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return TINY[seed >>> 30]!;
-  };
+  const tiny = tinyTimeouts(7);
   let timeouts = 0;
   const writer = m.spin(async () => {
     for (let i = 0; i < N; i++) {
       // The record goes into the registered buffer only once the last
       // write from it has had its final CQE (a settled promise says so).
-      out.writeUInt32LE(i, 0);
-      out.writeUInt32LE(~i >>> 0, 4);
+      raceRecord(i).copy(out);
       let done = 0;
       while (done < REC) {
         try {
@@ -302,16 +295,7 @@ test('readFixed / writeFixed racing tiny timeouts on a pipe lose and duplicate n
       continue;
     }
     if (n === 0) break;
-    have += n;
-    const whole = have - (have % REC);
-    for (let o = 0; o < whole; o += REC) {
-      const i = inb.readUInt32LE(o);
-      assert.equal(inb.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
-      assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
-      next++;
-    }
-    inb.copy(inb, 0, whole, have);
-    have -= whole;
+    ({ have, next } = takeRaceRecords(inb, have + n, next));
   }
   await m.join(writer);
   await m.close(r);

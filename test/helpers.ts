@@ -162,3 +162,55 @@ export function countFds(): number {
   for (const what of fdTable().values()) if (!LOOP_INODES.has(what)) n++;
   return n;
 }
+
+// ---- Race tests' records: byte streams whose every record is checked ----
+
+/** Size of a race-test record: u32 i, then u32 ~i. */
+export const REC = 8;
+
+/** Record i of a race test's stream. */
+export function raceRecord(i: number): Buffer {
+  const b = Buffer.alloc(REC);
+  b.writeUInt32LE(i, 0);
+  b.writeUInt32LE(~i >>> 0, 4);
+  return b;
+}
+
+/**
+ * Check that the whole records in `data` continue the sequence at `next`
+ * (a lost or repeated byte shifts every record after it); returns the new
+ * next.
+ */
+export function checkRaceRecords(data: Uint8Array, next: number): number {
+  const v = Buffer.from(data.buffer, data.byteOffset, data.length);
+  for (let o = 0; o + REC <= v.length; o += REC) {
+    const i = v.readUInt32LE(o);
+    assert.equal(v.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
+    assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
+    next++;
+  }
+  return next;
+}
+
+/**
+ * Check the whole records at the front of buf[0, have) and move the rest to
+ * the front: the reader loop of a race test.
+ */
+export function takeRaceRecords(buf: Buffer, have: number, next: number): { have: number; next: number } {
+  const whole = have - (have % REC);
+  next = checkRaceRecords(buf.subarray(0, whole), next);
+  buf.copy(buf, 0, whole, have);
+  return { have: have - whole, next };
+}
+
+/**
+ * Timeouts (ms) drawn from `values` by a seeded LCG: a few µs, so that they
+ * fire before, during and after the op they cut.
+ */
+export function tinyTimeouts(seed: number, values: readonly number[] = [0.002, 0.01, 0.03, 0.06]): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return values[s >>> 30]!;
+  };
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { constants as C, TimeoutError, UM } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, settle, tcpPair } from './helpers.js';
+import { assertNoPendingOps, createMachine, raceRecord, REC, settle, takeRaceRecords, tcpPair, tinyTimeouts } from './helpers.js';
 import { localPort } from './local-port.js';
 
 const AF_UNIX = C.AF_UNIX!;
@@ -252,14 +252,8 @@ test('chain [read A, write B] cut by tiny timeouts at volume: what a read delive
   // A record lost or written twice shifts every record after it on B.
   const m = createMachine();
   t.after(() => m.close());
-  const REC = 8;
   const N = Number(process.env.UM_RACE_RECORDS ?? 3000);
-  const TINY = [0.005, 0.03, 0.2, 1];
-  let seed = 5;
-  const tiny = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return TINY[seed >>> 30]!;
-  };
+  const tiny = tinyTimeouts(5, [0.005, 0.03, 0.2, 1]);
   const [ar, aw] = UM.pipe();
   // B: a socket with a small buffer and a reader that pauses, so the linked
   // write blocks at times and a timeout can cut it after its read completed.
@@ -267,10 +261,7 @@ test('chain [read A, write B] cut by tiny timeouts at volume: what a read delive
   await m.setsockopt(bw, C.SOL_SOCKET!, C.SO_SNDBUF!, 4096);
   const writer = m.spin(async () => {
     for (let i = 0; i < N; i++) {
-      const b = Buffer.alloc(REC);
-      b.writeUInt32LE(i, 0);
-      b.writeUInt32LE(~i >>> 0, 4);
-      await m.write(aw, b); // 8 bytes: atomic on a pipe, so a read of 8 takes one whole record
+      await m.write(aw, raceRecord(i)); // 8 bytes: atomic on a pipe, so a read of 8 takes one whole record
       if ((i & 7) === 0) await m.sleep(1); // reads wait, so timeouts fire, sometimes as data comes
     }
   });
@@ -304,16 +295,7 @@ test('chain [read A, write B] cut by tiny timeouts at volume: what a read delive
     const n = await m.read(br, got, got.length - have, have);
     if (n === 0) break;
     if ((next & 63) === 0) await m.sleep(3);
-    have += n;
-    const whole = have - (have % REC);
-    for (let o = 0; o < whole; o += REC) {
-      const i = got.readUInt32LE(o);
-      assert.equal(got.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
-      assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
-      next++;
-    }
-    got.copy(got, 0, whole, have);
-    have -= whole;
+    ({ have, next } = takeRaceRecords(got, have + n, next));
   }
   await m.join(writer, copier);
   assert.equal(next, N);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { constants as C, TimeoutError, UM } from 'uringmachine';
 
-import { assertNoPendingOps, createMachine, settle } from './helpers.js';
+import { assertNoPendingOps, checkRaceRecords, createMachine, raceRecord, REC, settle, tinyTimeouts } from './helpers.js';
 import { localPort } from './local-port.js';
 
 const SOCK_DGRAM = C.SOCK_DGRAM!;
@@ -551,34 +551,12 @@ function rawAddr(port: number): Buffer {
 test('recvfrom and recvBundle racing tiny timeouts lose and duplicate nothing (completion wins), counted at volume', async (t) => {
   const m = createMachine();
   t.after(() => m.close());
-  const REC = 8;
   const N = Number(process.env.UM_RACE_RECORDS ?? 4000);
-  const TINY = [0.002, 0.01, 0.03, 0.06];
-  let seed = 11;
-  const tiny = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return TINY[seed >>> 30]!;
-  };
-  const rec = (i: number): Buffer => {
-    const b = Buffer.alloc(REC);
-    b.writeUInt32LE(i, 0);
-    b.writeUInt32LE(~i >>> 0, 4);
-    return b;
-  };
-  const check = (b: Uint8Array, next: number): number => {
-    const v = Buffer.from(b.buffer, b.byteOffset, b.length);
-    for (let o = 0; o + REC <= v.length; o += REC) {
-      const i = v.readUInt32LE(o);
-      assert.equal(v.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
-      assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
-      next++;
-    }
-    return next;
-  };
+  const tiny = tinyTimeouts(11);
   const sender = (fd: number) =>
     m.spin(async () => {
       for (let i = 0; i < N; i++) {
-        await m.send(fd, rec(i));
+        await m.send(fd, raceRecord(i));
         if ((i & 15) === 0) await m.sleep(tiny());
       }
     });
@@ -593,7 +571,7 @@ test('recvfrom and recvBundle racing tiny timeouts lose and duplicate nothing (c
       try {
         const r = await m.timeout(tiny(), () => m.recvfrom(b, buf));
         assert.equal(r.bytes, REC, 'one record per datagram');
-        next = check(buf.subarray(0, r.bytes), next);
+        next = checkRaceRecords(buf.subarray(0, r.bytes), next);
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;
         timeouts++;
@@ -621,7 +599,7 @@ test('recvfrom and recvBundle racing tiny timeouts lose and duplicate nothing (c
       assert.ok(bufs.length > 0, 'no EOF before the last record');
       const all = Buffer.concat([partial, ...bufs]);
       const whole = all.length - (all.length % REC);
-      next = check(all.subarray(0, whole), next);
+      next = checkRaceRecords(all.subarray(0, whole), next);
       partial = Buffer.from(all.subarray(whole));
     }
     assert.equal(partial.length, 0);

@@ -10,34 +10,11 @@ import { writeSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { constants as C, TimeoutError, UM } from 'uringmachine';
-import { assertNoPendingOps, createMachine } from '../helpers.js';
+import { assertNoPendingOps, checkRaceRecords, createMachine, raceRecord, REC, tinyTimeouts } from '../helpers.js';
 
-const REC = 8;
-const TINY = [0.002, 0.01, 0.03, 0.06];
-let seed = 1;
-/** A timeout of a few µs, varied so that it fires before, during and after the op. */
-function tiny(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return TINY[seed >>> 30]!;
-}
-
-function record(i: number): Buffer {
-  const b = Buffer.alloc(REC);
-  b.writeUInt32LE(i, 0);
-  b.writeUInt32LE(~i >>> 0, 4);
-  return b;
-}
-
-/** Check the records in `data` continue the sequence at `next`; returns the new next. */
-function checkRecords(data: Buffer, next: number): number {
-  for (let o = 0; o + REC <= data.length; o += REC) {
-    const i = data.readUInt32LE(o);
-    assert.equal(data.readUInt32LE(o + 4), ~i >>> 0, `record ${next} corrupt`);
-    assert.equal(i, next, `record ${next} expected, got ${i} (lost or duplicated)`);
-    next++;
-  }
-  return next;
-}
+const tiny = tinyTimeouts(1);
+const record = raceRecord;
+const checkRecords = checkRaceRecords;
 
 test('timeouts racing reads and writes on a pipe lose and duplicate nothing', async (t) => {
   const m = createMachine();
