@@ -6,10 +6,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/inotify.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -217,11 +218,11 @@ static napi_value h_sock_name(napi_env env, napi_callback_info info) {
 }
 /* ---- end (issue 10) ---- */
 
-
 /* ---- Result memory for readFiles (issue 13) ----
  * hugeBuffer(size): an ArrayBuffer of `size` bytes over an anonymous
- * mapping (rounded up to 4 KiB) aligned to 2 MiB and marked MADV_HUGEPAGE,
- * or null if none can be had (the caller then allocates as usual).
+ * mapping (rounded up to 4 KiB) aligned to 2 MiB and, where that pays,
+ * marked MADV_HUGEPAGE, or null if none can be had (the caller then
+ * allocates as usual).
  *
  * Fresh memory is what reading files costs most here: each first touch of
  * a 4 KiB page is a fault, and on a VM that reports free memory to its
@@ -238,8 +239,8 @@ static napi_value h_sock_name(napi_env env, napi_callback_info info) {
  *   bytes a read wrote. Mappings are process-wide (a mutex: finalizers and
  *   calls may come from any worker thread's environment).
  * A read into the buffer pins its view until the final CQE, as for any
- * other buffer, so the finalizer never runs while the kernel may write. */
-#include <pthread.h>
+ * other buffer, so the finalizer never runs while the kernel may write
+ * (teardown aside: see huge_env). */
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 #define POOL_MAX ((size_t)256 << 20)
@@ -403,11 +404,15 @@ static void huge_free(napi_env env, void *data, void *hint) {
  * huge pages against 80-100 ms with 4 KiB pages (which mostly come from
  * small free blocks the host still backs). Elsewhere huge pages fault
  * 100 MiB in ~5 ms instead of ~35. UM_HUGEPAGES=0 or 1 overrides. */
-static int want_huge_pages(void) {
-  static int cached = -1;
-  if (cached >= 0) return cached;
+static int huge_pages_wanted;
+static pthread_once_t huge_pages_once = PTHREAD_ONCE_INIT;
+
+static void decide_huge_pages(void) {
   const char *env = getenv("UM_HUGEPAGES");
-  if (env != NULL && (env[0] == '0' || env[0] == '1')) return cached = env[0] == '1';
+  if (env != NULL && (env[0] == '0' || env[0] == '1')) {
+    huge_pages_wanted = env[0] == '1';
+    return;
+  }
   int reporting = 0;
   for (int i = 0; i < 64 && !reporting; i++) {
     char path[96], buf[160];
@@ -424,7 +429,13 @@ static int want_huge_pages(void) {
     if (fgets(buf, sizeof buf, f) != NULL && strlen(buf) > 5 && buf[5] == '1') reporting = 1;
     fclose(f);
   }
-  return cached = !reporting;
+  huge_pages_wanted = !reporting;
+}
+
+/* Decided once per process (threads may ask at once). */
+static int want_huge_pages(void) {
+  pthread_once(&huge_pages_once, decide_huge_pages);
+  return huge_pages_wanted;
 }
 
 static void *huge_map(size_t size) {
@@ -517,16 +528,16 @@ static napi_value h_huge_trim(napi_env env, napi_callback_info info) {
 static napi_value h_huge_stats(napi_env env, napi_callback_info info) {
   (void)info;
   double v[8];
-  v[5] = want_huge_pages();
   pthread_mutex_lock(&pool_lock);
-  v[6] = stat_deferred;
-  v[7] = stat_leaked;
-  v[4] = stat_live;
   v[0] = stat_reused;
   v[1] = stat_mapped;
   v[2] = stat_unmapped;
   v[3] = (double)pool_bytes;
+  v[4] = stat_live;
+  v[6] = stat_deferred;
+  v[7] = stat_leaked;
   pthread_mutex_unlock(&pool_lock);
+  v[5] = want_huge_pages();
   napi_value arr;
   NAPI_CALL(env, napi_create_array_with_length(env, 8, &arr));
   for (uint32_t i = 0; i < 8; i++) {

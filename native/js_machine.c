@@ -24,13 +24,12 @@
  * (src/op.ts).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
-
-#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "js.h"
 
@@ -115,11 +114,6 @@ static void ring_close(js_ring *r, int detach) {
   }
 }
 
-/* The environment is going away (a worker thread terminated, or the process
- * exiting) with ops possibly in flight. Their buffers are about to be freed
- * with the isolate, and closing the ring does not stop io-wq workers at once
- * (ring teardown is asynchronous), so cancel everything and wait, bounded,
- * for the final CQEs of the ops JS counted as pending. */
 static int64_t now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -129,6 +123,11 @@ static int64_t now_ms(void) {
 /* user_data of the drain's cancel-all: a high word no JS tag uses. */
 #define DRAIN_CANCEL ((uint64_t)0xfffffffeu << 32 | 0xfffffffeu)
 
+/* The environment is going away (a worker thread terminated, or the process
+ * exiting) with ops possibly in flight. Their buffers are about to be freed
+ * with the isolate, and closing the ring does not stop io-wq workers at once
+ * (ring teardown is asynchronous), so cancel everything and wait, bounded,
+ * for the final CQEs of the ops JS counted as pending. */
 static void drain_for_teardown(js_ring *r) {
   int32_t pending = r->state[0];
   /* JS stopped (terminated) in the middle of a batch: its final CQEs have
@@ -188,8 +187,9 @@ static void drain_for_teardown(js_ring *r) {
       }
     }
     /* Two cancel-alls in a row, 100 ms apart, found no request at all
-     * (0 cancelled, or -ENOENT) and no final CQE came meanwhile: nothing of ours is in the
-     * kernel any more, so nothing will write into a buffer; what the count
+     * (0 cancelled, or -ENOENT) and no final CQE came meanwhile: nothing of
+     * ours is in the kernel any more, so nothing will write into a buffer;
+     * what the count
      * still holds was never submitted (an op counted just before JS was
      * stopped) or already completed. A request io-wq is running is found
      * (and reported), so a copy in progress never ends the wait; a

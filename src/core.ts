@@ -684,7 +684,6 @@ export class Core implements Scheduler {
     return !full();
   }
 
-  /** Free SQ slots now (the kernel's head re-read): SQEs that can be queued without a submit. */
   /**
    * Zero-copy sends whose notification has not come (src/zc.ts), for the
    * teardown drain (native/js_machine.c): the kernel holds their pages, and
@@ -694,6 +693,7 @@ export class Core implements Scheduler {
     this.#state[3] = n;
   }
 
+  /** Free SQ slots now (the kernel's head re-read): SQEs that can be queued without a submit. */
   sqSpace(): number {
     this.#headSeen = Atomics.load(this.#sqHead, 0);
     return this.#sqEntries - ((this.tail - this.#headSeen) >>> 0);

@@ -97,8 +97,6 @@ function check(bytes: number, who: string): void {
   if (bytes !== totalBytes) throw new Error(`${who}: read ${bytes} bytes, expected ${totalBytes}`);
 }
 
-type Timed = { secs: number; cpuUs: number };
-
 /**
  * One machine for the process's runs, as a program keeps one: a machine per
  * run made every mark-compact deoptimise readFiles' code (--trace-deopt:
